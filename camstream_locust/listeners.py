@@ -1,0 +1,401 @@
+"""The only Locust event glue: options, preflight, failure classification, reports, quiesce, exit code.
+
+Where things happen (see shared/locust-facts.md):
+- ``request`` fires on workers and the local runner only: failures are classified there into
+  the process's ``RunContext.findings`` delta.
+- Workers ship the delta with ``report_to_master``; the master merges it in ``worker_report``.
+  Locally the ticker merges the delta the same way: totals only grow by ``Findings.merge``.
+- When load stops, every load process quiesces (stops its users, waits for the server to
+  settle, audits what it owns) and ships its last delta; the master asks its workers to do so
+  from ``test_stopping``, while its message loop still runs, and waits for their answers.
+- The final block, the verdict and the exit code are decided in ``quitting``, after the
+  workers' last reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+from locust import events
+from locust.runners import STATE_STOPPED, LocalRunner, MasterRunner, WorkerRunner
+
+from camstream_locust import api, classify, context, contract, embedded, http, options, payloads, reporting
+from camstream_locust.findings import Findings
+from camstream_locust.users import USER_CLASSES
+
+log = logging.getLogger("camstream")
+
+REPORT_KEY = "camstream"
+QUIESCE = "camstream_quiesce"
+QUIESCED = "camstream_quiesced"
+#: Seconds to let the server finish requests that were cut off when the users stopped.
+SETTLE_SECONDS = 0.5
+#: How many passes the cleanup makes over objects that failed to delete.
+CLEANUP_PASSES = 3
+
+
+@dataclass
+class Suite:
+    """The state of this process across the run (one per Locust environment)."""
+
+    environment: Any
+    #: The run's merged findings (master and local runner; unused on workers).
+    totals: Findings = field(default_factory=Findings)
+    ctx: context.RunContext | None = None
+    target: embedded.EmbeddedTarget | None = None
+    ticker: Any = None
+    not_run: str = ""
+    notes: list[str] = field(default_factory=list)
+    quiesced: bool = False
+    #: Master: worker id -> the last delta it sent when it quiesced (None until it does).
+    quiesce_replies: dict[str, Any] = field(default_factory=dict)
+    finished: bool = False
+
+    @property
+    def options(self) -> Any:
+        return self.environment.parsed_options
+
+    @property
+    def runner(self) -> Any:
+        return self.environment.runner
+
+    def opt(self, name: str, default: Any = None) -> Any:
+        return getattr(self.options, name, default) if self.options is not None else default
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+            log.warning(text)
+
+
+_suite: Suite | None = None
+
+
+def _say(line: str) -> None:
+    """A one-line message for the user, on stderr (never a traceback)."""
+    print(f"camstream: {line}", file=sys.stderr, flush=True)
+
+
+# --- options and start-up ------------------------------------------------------------------------
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser: Any, **_kw: Any) -> None:
+    options.add_arguments(parser)
+
+
+@events.init.add_listener
+def _on_init(environment: Any, runner: Any = None, **_kw: Any) -> None:
+    global _suite
+    suite = _suite = Suite(environment)
+    if isinstance(runner, WorkerRunner):
+        runner.register_message(
+            QUIESCE, lambda environment, msg, **kw: _worker_quiesce(suite), concurrent=True
+        )
+        return
+    opts = environment.parsed_options
+    if opts is None:
+        return
+    if not opts.camstream_run_id:
+        opts.camstream_run_id = payloads.new_run_id()  # forwarded to workers with the spawn message
+    if not getattr(opts, "user_classes", None):
+        chosen = USER_CLASSES[opts.scenario]
+        environment.user_classes[:] = [c for c in environment.user_classes if c is chosen] or [chosen]
+    if opts.embedded_target:
+        _start_embedded(suite)
+    elif opts.target_faults:
+        suite.note("--target-faults is ignored without --embedded-target")
+    if isinstance(runner, MasterRunner):
+        runner.register_message(QUIESCED, lambda environment, msg, **kw: _on_quiesced(suite, msg))
+    if opts.headless or getattr(opts, "autostart", False):
+        problem = preflight(environment.host or _default_host(), opts.request_timeout)
+        if problem:
+            _say(problem)
+            if suite.target:
+                suite.target.stop()
+            sys.exit(reporting.EXIT_NOT_RUN)
+
+
+def _default_host() -> str:
+    return next(iter(USER_CLASSES.values())).host
+
+
+def _start_embedded(suite: Suite) -> None:
+    opts = suite.options
+    try:
+        suite.target = embedded.start(opts.target_faults, opts.target_dir)
+    except (embedded.EmbeddedTargetError, OSError) as exc:
+        _say(f"cannot start the embedded target: {exc}")
+        sys.exit(reporting.EXIT_NOT_RUN)
+    if opts.host and opts.host != suite.target.url:
+        suite.note(f"--embedded-target: ignoring --host {opts.host}")
+    suite.environment.host = opts.host = suite.target.url
+    log.info(
+        "embedded cam-stream target at %s (data %s, log %s, faults: %s)",
+        suite.target.url,
+        suite.target.data_file,
+        suite.target.log_file,
+        opts.target_faults or "none",
+    )
+
+
+def preflight(host: str, timeout: float) -> str:
+    """Empty when ``host`` answers ``/api/ping`` like a cam-stream server, else one line saying why not."""
+    try:
+        answer = http.request(host, "GET", contract.PING, timeout=timeout)
+    except http.HttpProblem as exc:
+        return f"cannot reach the cam-stream server at {host}: {exc} (is it running? aim with --host URL)"
+    if answer.status != 200:
+        return f"{host} does not look like a cam-stream server: GET {contract.PING} gave HTTP {answer.status}"
+    try:
+        api.ping(api.ok_envelope(answer.body))
+    except api.Invalid as exc:
+        return f"{host} does not look like a cam-stream server: GET {contract.PING}: {exc}"
+    return ""
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Any, **_kw: Any) -> None:
+    suite = _suite
+    if suite is None:
+        return
+    opts = environment.parsed_options
+    runner = environment.runner
+    suite.quiesced = suite.finished = False
+    if not isinstance(runner, MasterRunner):
+        suite.ctx = context.install(environment, _new_context(opts))
+    if isinstance(runner, WorkerRunner):
+        return
+    suite.totals = Findings()
+    suite.quiesce_replies = {}
+    if opts is not None and not (opts.headless or getattr(opts, "autostart", False)):
+        problem = preflight(environment.host or _default_host(), opts.request_timeout)
+        if problem:
+            _say(problem)
+            suite.not_run = problem
+            if suite.ctx:
+                suite.ctx.halted = problem
+            gevent.spawn(runner.stop)
+            return
+    if suite.ticker is None or suite.ticker.dead:
+        suite.ticker = gevent.spawn(_tick, suite)
+
+
+def _new_context(opts: Any) -> context.RunContext:
+    return context.RunContext(
+        run_id=getattr(opts, "camstream_run_id", "") or payloads.new_run_id(),
+        process_tag=payloads.new_process_tag(),
+        pool_size=getattr(opts, "pool_size", 50),
+        request_timeout=getattr(opts, "request_timeout", 5.0),
+        closed_port=payloads.pick_closed_port(),
+    )
+
+
+# --- classification of failures (workers and local runner) ---------------------------------------
+
+
+@events.request.add_listener
+def _on_request(
+    request_type: str, name: str, response: Any = None, exception: Any = None, **_kw: Any
+) -> None:
+    if exception is None:
+        return
+    suite = _suite
+    ctx = suite.ctx if suite else None
+    if ctx is None:
+        return
+    kind = type(exception).__name__
+    text = str(exception) or kind
+    status = getattr(response, "status_code", 0) or 0
+    found = classify.classify(f"{kind}: {text}", status)
+    message = text if kind == "CatchResponseError" else f"{kind}: {text}"
+    if found.possible_panic:
+        message += " (connection closed without a response: possible server panic)"
+    ctx.findings.record_failure(
+        found.category, f"{request_type} {name}", message, possible_panic=found.possible_panic
+    )
+
+
+# --- shipping and merging --------------------------------------------------------------------------
+
+
+@events.report_to_master.add_listener
+def _on_report_to_master(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
+    ctx = _suite.ctx if _suite else None
+    if ctx is not None and not ctx.findings.is_empty():
+        delta = ctx.findings.drain()
+        delta["sources"] = [client_id]
+        data[REPORT_KEY] = delta
+
+
+@events.worker_report.add_listener
+def _on_worker_report(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
+    if _suite is not None and REPORT_KEY in data:
+        _suite.totals.merge(data[REPORT_KEY])
+
+
+def _collect_local(suite: Suite) -> None:
+    """Local runner: move what this process recorded into the totals (the workers' path, in-process)."""
+    if suite.ctx is not None and not isinstance(suite.runner, MasterRunner | WorkerRunner):
+        suite.totals.merge(suite.ctx.findings.drain())
+
+
+def _locust_totals(environment: Any) -> reporting.Totals:
+    total = environment.stats.total
+    return reporting.Totals(total.num_requests, total.num_failures)
+
+
+def _tick(suite: Suite) -> None:
+    interval = float(suite.opt("stats_interval", 5.0))
+    while True:
+        gevent.sleep(interval)
+        _collect_local(suite)
+        print(reporting.stats_block(_locust_totals(suite.environment), suite.totals), flush=True)
+
+
+# --- quiesce: stop load, let the server settle, audit, clean up -------------------------------------
+
+
+@events.test_stopping.add_listener
+def _on_test_stopping(environment: Any, **_kw: Any) -> None:
+    suite = _suite
+    if suite is None:
+        return
+    if suite.ticker is not None:
+        suite.ticker.kill(block=False)
+        suite.ticker = None
+    if isinstance(environment.runner, MasterRunner):
+        _master_quiesce(suite)
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Any, **_kw: Any) -> None:
+    suite = _suite
+    if suite is not None and isinstance(environment.runner, LocalRunner):
+        _quiesce_here(suite)
+        _finish(suite)
+
+
+def _quiesce_here(suite: Suite) -> None:
+    """This process's users have stopped: let cut-off requests land, then audit what it owns."""
+    if suite.quiesced or suite.ctx is None:
+        return
+    suite.quiesced = True
+    gevent.sleep(SETTLE_SECONDS)
+
+
+def _worker_quiesce(suite: Suite) -> None:
+    """Worker, on the master's request: stop the users, quiesce, and send the last delta."""
+    runner = suite.runner
+    if runner.state != STATE_STOPPED:
+        runner.stop()
+    _quiesce_here(suite)
+    delta = suite.ctx.findings.drain() if suite.ctx else Findings().to_dict()
+    delta["sources"] = [runner.client_id]
+    runner.send_message(QUIESCED, {"client_id": runner.client_id, "findings": delta})
+
+
+def _on_quiesced(suite: Suite, msg: Any) -> None:
+    data = msg.data or {}
+    suite.totals.merge(data.get("findings") or {})
+    suite.quiesce_replies[data.get("client_id") or msg.node_id] = True
+
+
+def _master_quiesce(suite: Suite) -> None:
+    runner = suite.runner
+    workers = [c.id for c in runner.clients.values() if c.state != "missing"]
+    if not workers or suite.quiesced:
+        _finish(suite)
+        return
+    suite.quiesced = True
+    suite.quiesce_replies = {}
+    for client_id in workers:
+        runner.send_message(QUIESCE, None, client_id)
+    deadline = time.monotonic() + 15 + float(suite.opt("request_timeout", 5.0))
+    while time.monotonic() < deadline and not all(w in suite.quiesce_replies for w in workers):
+        gevent.sleep(0.1)
+    missing = [w for w in workers if w not in suite.quiesce_replies]
+    if missing:
+        suite.note(f"{len(missing)} worker(s) did not report their final findings: {', '.join(missing)}")
+    _finish(suite)
+
+
+def _finish(suite: Suite) -> None:
+    """Once per run, on the process that owns the totals: delete what the run created."""
+    if suite.finished or suite.not_run:
+        return
+    suite.finished = True
+    host = suite.environment.host
+    run_id = suite.opt("camstream_run_id", "")
+    if not host or not run_id:
+        return
+    if suite.opt("keep_data", False):
+        suite.note(
+            f"--keep-data: objects with ids starting {payloads.run_prefix(run_id)!r} were left on the server"
+        )
+        return
+    deleted, failed = cleanup(host, payloads.run_prefix(run_id), float(suite.opt("request_timeout", 5.0)))
+    log.info("cleanup: deleted %d objects this run created", deleted)
+    if failed:
+        suite.note(
+            f"cleanup: {len(failed)} objects this run created could not be deleted: {', '.join(failed[:5])}"
+        )
+
+
+def cleanup(host: str, prefix: str, timeout: float) -> tuple[int, list[str]]:
+    """Delete every camera and inference server whose id starts with ``prefix``: (deleted, left)."""
+    deleted = 0
+    left: list[str] = []
+    for _ in range(CLEANUP_PASSES):
+        left = []
+        for path in (contract.CAMERAS, contract.INFERENCE_SERVERS):
+            try:
+                answer = http.request(host, "GET", path, timeout=timeout)
+                ids = [o.get("id", "") for o in api.listing(api.ok_envelope(answer.body), dict)]
+            except (http.HttpProblem, api.Invalid):
+                left.append(f"{path} (list failed)")
+                continue
+            for obj_id in ids:
+                if not isinstance(obj_id, str) or not obj_id.startswith(prefix):
+                    continue
+                try:
+                    status = http.request(host, "DELETE", f"{path}/{obj_id}", timeout=timeout).status
+                except http.HttpProblem:
+                    status = 0
+                if status == 200:
+                    deleted += 1
+                elif status != 404:
+                    left.append(obj_id)
+        if not left:
+            break
+    return deleted, left
+
+
+# --- the end: final block, verdict, exit code --------------------------------------------------------
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Any, **_kw: Any) -> None:
+    suite = _suite
+    if suite is None:
+        return
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        environment.process_exit_code = 0
+        return
+    if isinstance(runner, LocalRunner) and runner.state != STATE_STOPPED:
+        runner.stop()  # SIGINT/SIGTERM: quitting fires before the runner stops; quiesce now
+    _collect_local(suite)
+    fail_on = options.fail_on(suite.options) if suite.options is not None else frozenset()
+    result = reporting.verdict(
+        suite.totals, fail_on, suite_errors=len(runner.exceptions), not_run=suite.not_run
+    )
+    print(reporting.final_block(_locust_totals(environment), suite.totals, result, suite.notes), flush=True)
+    environment.process_exit_code = result.exit_code
+    if suite.target is not None:
+        suite.target.stop()
