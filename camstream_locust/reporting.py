@@ -50,7 +50,7 @@ def verdict(findings: Findings, fail_on: Iterable[str], suite_errors: int = 0, n
     """Exit 3 when a --fail-on category has findings, 2 when the run could not start, 1 on suite errors."""
     if not_run:
         return Verdict(EXIT_NOT_RUN, {}, f"VERDICT: NOT RUN - {not_run} (exit code {EXIT_NOT_RUN})")
-    failing = {c: findings.count(c) for c in fail_on if findings.count(c)}
+    failing = {c: findings.count(c) for c in classify.CATEGORIES if c in fail_on and findings.count(c)}
     if failing:
         what = ", ".join(f"{n} {c}" for c, n in failing.items())
         return Verdict(EXIT_FINDINGS, failing, f"VERDICT: FAIL - {what} findings (exit code {EXIT_FINDINGS})")
