@@ -2,28 +2,48 @@
 
 Prints exactly one line to stdout once listening:
 `camstream-target listening on http://HOST:PORT`. Exit codes: 0 after SIGTERM/SIGINT,
-2 for a bad --faults spec or an invalid data file (one line on stderr).
+2 for a bad --faults spec, an invalid data file, an unusable data directory or log file,
+or a port it cannot listen on (one line on stderr; argparse usage errors also exit 2).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import gevent
-
 from camstream_locust import contract
 from camstream_locust.target import faults
-from camstream_locust.target.app import Faults, create_app
 from camstream_locust.target.golog import GoLog
-from camstream_locust.target.server import make_server
 from camstream_locust.target.store import Store, StoreFileError
 
 PROG = "camstream-target"
+
+
+def port_number(text: str) -> int:
+    """argparse type of --port: an integer from 0 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be between 0 and 65535, got {port}")
+    return port
+
+
+def seconds(text: str) -> float:
+    """argparse type of --slow-seconds: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     parser.add_argument(
         "--port",
-        type=int,
+        type=port_number,
         default=contract.DEFAULT_PORT,
         help="port; 0 picks a free one (default: %(default)s)",
     )
@@ -50,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--log-file", type=Path, help="append the Go-format log here (default: stderr)")
     parser.add_argument(
-        "--slow-seconds", type=float, default=10.0, help="delay of the `slow` fault (default: %(default)s)"
+        "--slow-seconds", type=seconds, default=10.0, help="delay of the `slow` fault (default: %(default)s)"
     )
     parser.add_argument("--seed", type=int, help="seed of the fault dice (default: random)")
     return parser
@@ -75,7 +95,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         return _fail(f"cannot use data directory {args.data_dir}: {exc.strerror or exc}")
 
-    log = GoLog.open(args.log_file)
+    try:
+        log = GoLog.open(args.log_file)
+    except OSError as exc:
+        return _fail(f"cannot open log file {args.log_file}: {exc.strerror or exc}")
+
+    # Imported only now: gevent and Flask take most of the start-up time, and a bad
+    # command line should fail fast.
+    import gevent
+
+    from camstream_locust.target.app import Faults, create_app
+    from camstream_locust.target.server import make_server
+
     injected = None
     if any(rates.values()):
         dice = faults.FaultDice(rates, random.Random(args.seed))
@@ -89,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, server.stop)
     server.start()
-    url = f"http://{args.host}:{server.server_port}"
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{host}:{server.server_port}"
     log.printf(f"[INFO] {PROG} listening on {url}, data file {data_file}, faults: {args.faults or 'none'}")
     print(f"{PROG} listening on {url}", flush=True)
     try:

@@ -8,6 +8,7 @@ the server frame is stable per route while goroutine ids and addresses vary.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Callable
@@ -263,7 +264,7 @@ def torn_writer(rng: random.Random, sleep: Callable[[float], None]) -> Callable[
         cuts = sorted(rng.sample(range(1, len(payload)), pieces - 1)) if len(payload) > pieces else []
         bounds = [0, *cuts, len(payload)]
         with open(path, "wb") as f:
-            for start, end in zip(bounds, bounds[1:], strict=False):
+            for start, end in itertools.pairwise(bounds):
                 sleep(rng.uniform(0.001, 0.005))
                 f.write(payload[start:end])
                 f.flush()

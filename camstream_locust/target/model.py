@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -45,12 +46,67 @@ def _reject_constant(name: str) -> float:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+#: A `\\uD800`-`\\uDFFF` escape: the only way a lone surrogate gets into a decoded value.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _fix_string(text: str) -> str:
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def replace_lone_surrogates(value: object) -> object:
+    """`value` with every lone UTF-16 surrogate in its strings and keys replaced by U+FFFD.
+
+    What Go's encoding/json does with `"\\ud800"`; Python keeps it, and a string holding one
+    cannot be encoded as UTF-8 (once stored it would break every later answer and write).
+    Fixes lists and dicts in place, iteratively (any depth the JSON decoder accepted).
+    """
+    if isinstance(value, str):
+        return _fix_string(value)
+    stack = [value]
+    while stack:
+        container = stack.pop()
+        if isinstance(container, list):
+            for i, item in enumerate(container):
+                if isinstance(item, str):
+                    container[i] = _fix_string(item)
+                elif isinstance(item, list | dict):
+                    stack.append(item)
+        elif isinstance(container, dict):
+            fixed = {}
+            for key, item in container.items():
+                if isinstance(item, str):
+                    item = _fix_string(item)
+                elif isinstance(item, list | dict):
+                    stack.append(item)
+                fixed[_fix_string(key)] = item
+            container.clear()
+            container.update(fixed)
+    return value
+
+
+def loads(text: str, *, first_value_only: bool = False) -> object:
+    """Decode JSON text: NaN/Infinity are rejected, lone surrogates become U+FFFD.
+
+    `first_value_only` ignores bytes after the first value (Go's json.Decoder); otherwise
+    they are an error. Raises ValueError (also for nesting too deep for the decoder).
+    """
+    try:
+        if first_value_only:
+            value, _end = _DECODER.raw_decode(text)
+        else:
+            value = _DECODER.decode(text)
+    except RecursionError:
+        raise ValueError("exceeded max depth") from None
+    return replace_lone_surrogates(value) if _SURROGATE_ESCAPE.search(text) else value
 
 
 def parse_json(raw: bytes) -> object:
     """Decode the first JSON value of `raw` like Go's json.Decoder: trailing bytes are ignored.
 
-    Raises FieldError on empty input, invalid UTF-8, a syntax error, or NaN/Infinity literals.
+    Raises FieldError on empty input, invalid UTF-8, a syntax error, NaN/Infinity literals,
+    or nesting too deep.
     """
     try:
         text = raw.decode("utf-8")
@@ -60,10 +116,9 @@ def parse_json(raw: bytes) -> object:
     if not text:
         raise FieldError("EOF")
     try:
-        value, _end = _DECODER.raw_decode(text)
+        return loads(text, first_value_only=True)
     except ValueError as exc:
         raise FieldError(str(exc)) from None
-    return value
 
 
 def _json_type(value: object) -> str:
@@ -92,12 +147,20 @@ def _field(obj: JsonObject, key: str, kind: type, default: Any, struct: str) -> 
     if value is None:
         return default
     if kind is float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not _fits_float64(value):
             raise _unmarshal_error(value, f"{struct}.{key}", "float64")
         return value
     if not isinstance(value, kind):
         raise _unmarshal_error(value, f"{struct}.{key}", _GO_TYPES[kind])
     return value
+
+
+def _fits_float64(value: float) -> bool:
+    """A finite number that a float64 can hold (a huge integer literal cannot)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _require_object(value: object, go_type: str) -> JsonObject:

@@ -6,7 +6,9 @@ inside the lock yields to the gevent hub (no sleeps, plain blocking file I/O), s
 lock is safe with and without gevent monkey-patching.
 
 Stored objects are never modified in place: a change replaces whole objects. Readers may
-therefore keep references to them, but must treat them as read-only.
+therefore keep references to them, but must treat them as read-only. A change runs on
+copies of the tables it touches, which become the store only once the file is written:
+a failed write fails the request and leaves memory and file as they were.
 
 Fault injection hooks (`race_pause`, `torn_write`) deliberately break these guarantees.
 """
@@ -76,6 +78,13 @@ def write_atomic(path: Path, payload: bytes) -> None:
         raise
 
 
+def check_writable(directory: Path) -> None:
+    """Raise OSError unless a file can be created in `directory` (as write_atomic does)."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".probe.", suffix=".tmp")
+    os.close(fd)
+    os.unlink(tmp)
+
+
 def load_file(path: Path, *, now: str) -> JsonObject:
     """The store in `path`; a missing file is an empty store. Raises StoreFileError."""
     try:
@@ -85,10 +94,10 @@ def load_file(path: Path, *, now: str) -> JsonObject:
     except OSError as exc:
         raise StoreFileError(path, exc.strerror or str(exc)) from None
     try:
-        return model.decode_store(json.loads(raw.decode("utf-8")), now=now)
+        return model.decode_store(model.loads(raw.decode("utf-8")), now=now)
     except UnicodeDecodeError as exc:
         raise StoreFileError(path, f"not UTF-8: {exc.reason}") from None
-    except ValueError as exc:  # json.JSONDecodeError and model.FieldError
+    except ValueError as exc:  # json.JSONDecodeError, too deep, and model.FieldError
         raise StoreFileError(path, str(exc) or type(exc).__name__) from None
 
 
@@ -193,10 +202,14 @@ class Store:
 
     @classmethod
     def load(cls, data_file: Path) -> Store:
-        """The store persisted in data_file (empty when missing); creates its directory."""
-        data = load_file(data_file, now=model.now_rfc3339())
+        """The store persisted in data_file (empty when missing).
+
+        Creates the file's directory and checks that it can write there first: raises
+        OSError for an unusable directory, StoreFileError for an invalid file.
+        """
         data_file.parent.mkdir(parents=True, exist_ok=True)
-        return cls(data_file, data)
+        check_writable(data_file.parent)
+        return cls(data_file, load_file(data_file, now=model.now_rfc3339()))
 
     # reads: each from one consistent snapshot
 
@@ -231,11 +244,17 @@ class Store:
 
     # writes
 
-    def _persist(self, torn_write: Writer | None) -> bytes:
-        """Serialize (caller holds the lock) and write atomically unless a torn write follows."""
-        payload = serialize(self._data)
+    def _commit(self, data: dict[str, Any], torn_write: Writer | None) -> bytes:
+        """Persist `data` and make it the store (caller holds the lock); returns its bytes.
+
+        The atomic write comes first: when it fails, the store is left as it was and the
+        error propagates (the request fails; API state and file stay equal). With a torn
+        write pending, nothing is written here (the caller writes after releasing the lock).
+        """
+        payload = serialize(data)
         if torn_write is None:
             write_atomic(self.data_file, payload)
+        self._data = data
         return payload
 
     def apply(
@@ -245,27 +264,34 @@ class Store:
         race_pause: Callable[[], None] | None = None,
         torn_write: Writer | None = None,
     ) -> T:
-        """Run `change` and persist the whole store.
+        """Run `change` on a copy of the touched tables, persist, then publish the copy.
 
-        Normally the change and an atomic file write happen under the lock. Faults:
-        `race_pause` makes it an unsynchronized read-modify-write (copy the tables, pause,
-        change the copy, write the copy back: concurrent updates are lost, deleted objects
-        come back); `torn_write` writes the file non-atomically outside the lock.
+        Normally all of it happens under the lock. Faults: `race_pause` makes it an
+        unsynchronized read-modify-write (copy the tables, pause, change the copy, write the
+        copy back: concurrent updates are lost, deleted objects come back); `torn_write`
+        writes the file non-atomically outside the lock.
         """
         payload: bytes | None = None
         if race_pause is None:
             with self._lock:
-                result = change.apply(self._data)
+                work = self._copy(change.tables)
+                result = change.apply(work)
                 if _changed(result):
-                    payload = self._persist(torn_write)
+                    payload = self._commit(work, torn_write)
         else:
             snapshot = {t: dict(self._data[t]) for t in change.tables}
             race_pause()
             result = change.apply(snapshot)
             if _changed(result):
                 with self._lock:
-                    self._data.update(snapshot)
-                    payload = self._persist(torn_write)
+                    payload = self._commit({**self._data, **snapshot}, torn_write)
         if torn_write is not None and payload is not None:
             torn_write(self.data_file, payload)
         return result
+
+    def _copy(self, tables: tuple[str, ...]) -> dict[str, Any]:
+        """The store with fresh copies of `tables` (other entries shared, read-only)."""
+        work = dict(self._data)
+        for table in tables:
+            work[table] = dict(work[table])
+        return work
