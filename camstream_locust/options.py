@@ -141,6 +141,23 @@ def add_arguments(parser: Any) -> None:
         include_in_web_ui=False,
         help="prefix of every id this run creates (default: random; the master sets it for workers)",
     )
+    option(
+        "--camstream-json",
+        "JSON",
+        default="",
+        metavar="PATH",
+        include_in_web_ui=False,
+        help="write a JSON summary of the run (parameters, totals, findings, verdict) to PATH at the end",
+    )
+    option(
+        "--camstream-junit",
+        "JUNIT",
+        default="",
+        metavar="PATH",
+        include_in_web_ui=False,
+        help="write a JUnit XML file to PATH at the end: one testcase per error category, failing "
+        "when that category fails the run",
+    )
 
 
 def fail_on(options: Any) -> frozenset[str]:
