@@ -28,6 +28,8 @@ class RunContext:
     findings: Findings = field(default_factory=Findings)
     #: Set when the run must not load the server (e.g. the preflight failed): the reason.
     halted: str | None = None
+    #: --allow-import: the config-file task sends each export back as an import.
+    allow_import: bool = False
     #: Per-object operation histories (None: history checking is off).
     history: Any = None
     rng: random.Random = field(default_factory=random.Random)

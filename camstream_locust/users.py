@@ -258,10 +258,46 @@ class CamStreamUser(FastHttpUser):
                         f"bad data: config export without an attachment Content-Disposition ({disposition!r})"
                     )
                     return
-                api.store(api.parse_json(r.content))
+                exported = api.store(api.parse_json(r.content))
                 r.success()
             except api.Invalid as exc:
                 r.failure(f"{exc} (GET {contract.CONFIG_EXPORT})")
+                return
+            except Exception as exc:
+                r.failure(f"suite error: {type(exc).__name__}: {exc}")
+                return
+        if self.ctx.allow_import:
+            self._import(r.content, exported)
+
+    def _import(self, raw: bytes, exported: dict[str, Any]) -> None:
+        """--allow-import: send the export straight back (a config conflict with the CRUD load)."""
+        counts = {
+            "cameras_count": len(exported.get("cameras") or {}),
+            "inference_servers_count": len(exported.get("inference_servers") or {}),
+        }
+
+        def check(answer: dict[str, Any]) -> None:
+            data = answer.get("data")
+            if not isinstance(data, dict) or {k: data.get(k) for k in counts} != counts:
+                raise api.Invalid(f"bad data: import answered {data!r}, expected {counts}")
+
+        with self.client.post(
+            contract.CONFIG_IMPORT,
+            data=raw,
+            name=contract.CONFIG_IMPORT,
+            catch_response=True,
+            headers={"Content-Type": "application/json"},
+        ) as r:
+            try:
+                if not r.status_code:
+                    return
+                if r.status_code != 200:
+                    r.failure(api.failure_text(r.status_code, f"POST {contract.CONFIG_IMPORT}", r.content))
+                    return
+                check(api.ok_envelope(r.content))
+                r.success()
+            except api.Invalid as exc:
+                r.failure(f"{exc} (POST {contract.CONFIG_IMPORT})")
             except Exception as exc:
                 r.failure(f"suite error: {type(exc).__name__}: {exc}")
 
