@@ -9,11 +9,24 @@ from __future__ import annotations
 
 from typing import Any
 
+import geventhttpclient.client
 from locust import FastHttpUser, between
 from locust.exception import StopUser
 
 from camstream_locust import api, context, contract
 from camstream_locust.scenarios import SCENARIOS, Scenario
+
+
+def _never_resend(method: str) -> bool:
+    """geventhttpclient silently resends GET/PUT/DELETE when a connection closes without an answer.
+
+    That hides exactly what this suite looks for (a handler that panics closes the connection)
+    and sends a write twice, which corrupts the history; so a request is always sent once.
+    """
+    return False
+
+
+geventhttpclient.client._may_retry_after_send_error = _never_resend
 
 OK = "ok"
 NOT_FOUND = "not_found"

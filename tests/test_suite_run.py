@@ -85,10 +85,23 @@ def test_each_fault_mode_is_counted_in_its_category(
     assert "Traceback" not in run.output
 
 
-def test_dropped_connections_are_connection_errors_and_possible_panics() -> None:
-    run = run_locust(*QUICK, "-t", "6s", "--embedded-target", "--target-faults", "nil-pointer=0.2")
+def test_dropped_connections_are_connection_errors_and_possible_panics(tmp_path: Path) -> None:
+    run = run_locust(
+        *QUICK,
+        "-t",
+        "6s",
+        "--embedded-target",
+        "--target-faults",
+        "nil-pointer=0.2",
+        "--target-dir",
+        str(tmp_path),
+        "--keep-data",  # no cleanup requests: every panic is the load's
+    )
     counts = run.counts()
     assert counts["connection"] > 0 and counts["nil_pointer"] > 0
+    # Every panic the target logged reached the suite once: no request was silently resent.
+    panics = (tmp_path / "target.log").read_text().count("http: panic serving")
+    assert panics == counts["connection"] + counts["nil_pointer"] == counts["failed"]
     assert "Possible Panics:" in run.final_block()
     assert "possible server panic" in run.stdout
     assert run.returncode == 3
