@@ -15,6 +15,8 @@ from typing import Any
 from camstream_locust.classify import CATEGORIES
 
 RECENT_LIMIT = 50
+#: Times of connections dropped without an answer kept (to link them to logged panics).
+DROP_TIMES_LIMIT = 5000
 MESSAGE_LIMIT = 300
 
 
@@ -48,6 +50,8 @@ class Findings:
     recent: deque[RecentError] = field(default_factory=lambda: deque(maxlen=RECENT_LIMIT))
     #: First example of each note kind or category: kind -> message.
     examples: dict[str, str] = field(default_factory=dict)
+    #: When connections were dropped without an answer (epoch seconds, the latest kept).
+    drop_times: list[float] = field(default_factory=list)
 
     # -- recording (on the process that saw it) -------------------------------------------
     def record_failure(
@@ -60,6 +64,7 @@ class Findings:
         self.examples.setdefault(category, f"{name}: {message}")
         if possible_panic:
             self.note("possible_panic", f"{name}: {message}")
+            self.drop_times.append(self.recent[-1].time)
 
     def record_contention(self, outcome: str) -> None:
         self.contention[outcome] += 1
@@ -69,11 +74,14 @@ class Findings:
         if example is not None:
             self.examples.setdefault(kind, example[: MESSAGE_LIMIT * 4])
 
-    def record_extra(self, category: str, kind: str, name: str, message: str, count: int = 1) -> None:
+    def record_extra(
+        self, category: str, kind: str, name: str, message: str, count: int = 1, recent: bool = True
+    ) -> None:
         """A finding from outside the request path, counted in its category and as a note."""
         self.extra_categories[category] += count
         self.note(kind, message, count)
-        self.recent.append(RecentError(time.time(), category, name, message[:MESSAGE_LIMIT]))
+        if recent:
+            self.recent.append(RecentError(time.time(), category, name, message[:MESSAGE_LIMIT]))
 
     # -- shipping and merging ---------------------------------------------------------------
     def is_empty(self) -> bool:
@@ -89,6 +97,7 @@ class Findings:
             "sources": sorted(self.sources),
             "recent": [error.to_dict() for error in self.recent],
             "examples": dict(self.examples),
+            "drop_times": list(self.drop_times),
         }
 
     def drain(self) -> dict[str, Any]:
@@ -98,6 +107,7 @@ class Findings:
             counter.clear()
         self.recent.clear()
         self.examples.clear()
+        self.drop_times.clear()
         return data
 
     def merge(self, data: dict[str, Any]) -> None:
@@ -115,11 +125,18 @@ class Findings:
             self.recent.extend(merged)
         for kind, example in data.get("examples", {}).items():
             self.examples.setdefault(kind, example)
+        drops = data.get("drop_times")
+        if drops:
+            self.drop_times = sorted([*self.drop_times, *drops])[-DROP_TIMES_LIMIT:]
 
     # -- reading ------------------------------------------------------------------------------
     def count(self, category: str) -> int:
         """Findings of one category from every source."""
         return self.categories[category] + self.extra_categories[category]
+
+    def extra(self, category: str) -> int:
+        """Findings of one category from outside the request path (server log, history, data file)."""
+        return self.extra_categories[category]
 
     def request_errors(self) -> int:
         return sum(self.categories.values())

@@ -39,6 +39,7 @@ from camstream_locust import (
     payloads,
     reporting,
     summary,
+    watchers,
     webui,
 )
 from camstream_locust.findings import Findings
@@ -84,6 +85,12 @@ class Suite:
     workers_seen: set[str] = field(default_factory=set)
     #: With CAMSTREAM_DEBUG_COUNTS_DIR: Locust's requests in this process, counted independently.
     debug: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    #: The server log and data file, watched by the process owning the totals (None on workers).
+    watch: watchers.Watchers | None = None
+    #: --allow-import: the server's config export from before the run, restored at the end.
+    saved_config: bytes | None = None
+    #: Extra top-level sections of the JSON summary (server_log, data_file, history).
+    sections: dict[str, Any] = field(default_factory=dict)
 
     @property
     def options(self) -> Any:
@@ -232,8 +239,35 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
                 suite.ctx.halted = problem
             gevent.spawn(runner.stop)
             return
+    if opts is not None:
+        _save_config(suite)
+        suite.watch = watchers.Watchers.from_options(opts, environment.host or _default_host(), suite.target)
+        suite.watch.start()
     if suite.ticker is None or suite.ticker.dead:
         suite.ticker = gevent.spawn(_tick, suite)
+
+
+def _save_config(suite: Suite) -> None:
+    """--allow-import: keep the server's state from before the run, to restore it at the end."""
+    suite.saved_config = None
+    if not suite.opt("allow_import", False):
+        return
+    host = suite.environment.host or _default_host()
+    try:
+        answer = http.request(
+            host, "GET", contract.CONFIG_EXPORT, timeout=float(suite.opt("request_timeout", 5.0))
+        )
+        if answer.status == 200:
+            api.store(api.parse_json(answer.body))
+            suite.saved_config = answer.body
+    except (http.HttpProblem, api.Invalid) as exc:
+        suite.note(f"--allow-import: could not save the server's state before the run: {exc}")
+        return
+    if suite.saved_config is None:
+        suite.note(
+            f"--allow-import: GET {contract.CONFIG_EXPORT} answered HTTP {answer.status}: nothing to restore"
+        )
+    suite.note("--allow-import: per-object history checks are off while imports race the load")
 
 
 def _new_context(opts: Any) -> context.RunContext:
@@ -299,7 +333,10 @@ def _on_worker_report(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
 
 
 def _collect_local(suite: Suite) -> None:
-    """Local runner: move what this process recorded into the totals (the workers' path, in-process)."""
+    """Move what this process found into the totals: what it watches (server log, data file) and,
+    on the local runner, its users' delta (the workers' path, in-process)."""
+    if suite.watch is not None and not suite.watch.findings.is_empty():
+        suite.totals.merge(suite.watch.findings.drain())
     if suite.ctx is not None and not isinstance(suite.runner, MasterRunner | WorkerRunner):
         suite.totals.merge(_take_delta(suite))
 
@@ -412,21 +449,41 @@ def _finish(suite: Suite) -> None:
     if suite.finished or suite.not_run:
         return
     suite.finished = True
+    if suite.watch is not None:
+        _collect_local(suite)  # the drop times of the last requests
+        suite.watch.finish(suite.totals.drop_times)
+        for line in suite.watch.notes:
+            suite.note(line)
+        suite.sections.update(suite.watch.sections)
     host = suite.environment.host
     run_id = suite.opt("camstream_run_id", "")
     if not host or not run_id:
         return
+    timeout = float(suite.opt("request_timeout", 5.0))
     if suite.opt("keep_data", False):
         suite.note(
             f"--keep-data: objects with ids starting {payloads.run_prefix(run_id)!r} were left on the server"
         )
-        return
-    deleted, failed = cleanup(host, payloads.run_prefix(run_id), float(suite.opt("request_timeout", 5.0)))
-    log.info("cleanup: deleted %d objects this run created", deleted)
-    if failed:
-        suite.note(
-            f"cleanup: {len(failed)} objects this run created could not be deleted: {', '.join(failed[:5])}"
-        )
+    else:
+        deleted, failed = cleanup(host, payloads.run_prefix(run_id), timeout)
+        log.info("cleanup: deleted %d objects this run created", deleted)
+        if failed:
+            suite.note(
+                f"cleanup: {len(failed)} objects of this run could not be deleted: {', '.join(failed[:5])}"
+            )
+    if suite.saved_config is not None:
+        _restore_config(suite, host, timeout)
+
+
+def _restore_config(suite: Suite, host: str, timeout: float) -> None:
+    for _ in range(CLEANUP_PASSES):
+        try:
+            if http.request(host, "POST", contract.CONFIG_IMPORT, suite.saved_config, timeout).status == 200:
+                log.info("--allow-import: restored the server's state from before the run")
+                return
+        except http.HttpProblem:
+            pass
+    suite.note("--allow-import: could not restore the server's state from before the run")
 
 
 def cleanup(host: str, prefix: str, timeout: float) -> tuple[int, list[str]]:
@@ -480,7 +537,9 @@ def _on_quitting(environment: Any, **_kw: Any) -> None:
     )
     print(reporting.final_block(_locust_totals(environment), suite.totals, result, suite.notes), flush=True)
     environment.process_exit_code = result.exit_code
-    for problem in summary.write_reports(environment, suite.totals, result, fail_on, suite.notes):
+    for problem in summary.write_reports(
+        environment, suite.totals, result, fail_on, suite.notes, suite.sections
+    ):
         _say(problem)
     _write_debug_counts(suite, "master" if isinstance(runner, MasterRunner) else "local", result.exit_code)
     if suite.target is not None:

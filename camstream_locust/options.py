@@ -158,6 +158,58 @@ def add_arguments(parser: Any) -> None:
         help="write a JUnit XML file to PATH at the end: one testcase per error category, failing "
         "when that category fails the run",
     )
+    option(
+        "--server-log",
+        "SERVER_LOG",
+        default="",
+        metavar="PATH",
+        include_in_web_ui=False,
+        help="follow the server's log file like tail -F (panics, fatal errors and race-detector reports "
+        "become findings); with --embedded-target its log is followed by default",
+    )
+    option(
+        "--server-log-cmd",
+        "SERVER_LOG_CMD",
+        default="",
+        metavar="CMD",
+        include_in_web_ui=False,
+        help="read the server's log from a command's output instead, e.g. 'docker logs -f NAME' or "
+        "'journalctl -fu UNIT' (started at test start, stopped at the end)",
+    )
+    option(
+        "--server-log-from-start",
+        "SERVER_LOG_FROM_START",
+        action="store_true",
+        default=False,
+        include_in_web_ui=False,
+        help="read --server-log from its beginning (default: only what is written during the run)",
+    )
+    option(
+        "--data-file",
+        "DATA_FILE",
+        default="",
+        metavar="PATH|URL",
+        include_in_web_ui=False,
+        help="the server's JSON data file (a local path or an http URL), read-only: sampled for torn "
+        "writes during the run and compared with the API at the end; with --embedded-target its "
+        "data file by default",
+    )
+    option(
+        "--allow-import",
+        "ALLOW_IMPORT",
+        action="store_true",
+        default=False,
+        include_in_web_ui=False,
+        help="DESTRUCTIVE, for test servers only: the config task also imports each export back "
+        "(racing the CRUD load); the server's state from before the run is restored at the end",
+    )
+    option(
+        "--no-history",
+        "NO_HISTORY",
+        action="store_true",
+        default=False,
+        help="do not record per-object histories nor check them for linearizability at the end",
+    )
 
 
 def fail_on(options: Any) -> frozenset[str]:

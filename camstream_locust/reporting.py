@@ -75,6 +75,7 @@ def stats_block(
     ok = totals.requests - totals.failures
     rate = 100.0 * ok / totals.requests if totals.requests else 0.0
     counts = findings.all_categories()
+    request_errors = findings.request_errors()
     lines = [
         RULE,
         title,
@@ -85,11 +86,15 @@ def stats_block(
         f"Success Rate:          {rate:.2f}%",
         "",
         "ERROR ANALYSIS:",
-        f"Total Errors:          {sum(counts.values())}",
+        f"Total Errors:          {request_errors}",
     ]
     for category in classify.CATEGORIES:
         label = f"{_LABELS[category]}:"
-        lines.append(f"{label:<23}{counts[category]}{_FLAGS.get(category, '')}")
+        line = f"{label:<23}{counts[category]}{_FLAGS.get(category, '')}"
+        extra = findings.extra(category)
+        if extra:
+            line += f" ({counts[category] - extra} failed requests + {extra} beyond requests)"
+        lines.append(line)
     possible = findings.notes.get("possible_panic", 0)
     if possible:
         lines.append(f"Possible Panics:       {possible} (connections closed without a response)")
@@ -97,9 +102,9 @@ def stats_block(
     if contention:
         detail = ", ".join(f"{k} {v}" for k, v in sorted(findings.contention.items()))
         lines.append(f"Expected Contention:   {contention} ({detail})")
-    extra = {k: v for k, v in findings.notes.items() if k != "possible_panic"}
-    if extra:
-        lines.append("Other Findings:        " + ", ".join(f"{k} {v}" for k, v in sorted(extra.items())))
+    beyond = {k: v for k, v in findings.notes.items() if k != "possible_panic"}
+    if beyond:
+        lines.append("Beyond Requests:       " + ", ".join(f"{k} {v}" for k, v in sorted(beyond.items())))
     shown = list(findings.recent)[-recent:]
     lines += ["", f"RECENT ERRORS (last {recent}):"]
     if not shown:

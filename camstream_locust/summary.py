@@ -349,13 +349,16 @@ def write_reports(
     result: reporting.Verdict,
     fail_on: Iterable[str],
     suite_notes: Iterable[str] = (),
+    sections: dict[str, Any] | None = None,
 ) -> list[str]:
     """Write the --camstream-json/--camstream-junit files and add the findings to the --html report.
 
+    ``sections`` adds top-level JSON fields (``server_log``, ``history``, ``data_file``).
     Returns one line per problem (nothing raised for an unwritable path).
     """
     opts = environment.parsed_options
     summary = current_summary(environment, findings, result, fail_on, suite_notes)
+    summary.update(sections or {})
     problems = []
     outputs = (
         ("--camstream-json", getattr(opts, "camstream_json", ""), summary_json),

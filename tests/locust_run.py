@@ -52,6 +52,16 @@ class Run:
 
 
 def _number(block: str, label: str) -> int:
+    """A category line's failed requests (its total minus findings beyond requests)."""
+    match = re.search(
+        rf"^{re.escape(label)}:\s+(\d+)[^(\n]*(?:\((\d+) failed requests)?", block, re.MULTILINE
+    )
+    assert match, f"{label!r} missing in:\n{block}"
+    return int(match.group(2) or match.group(1))
+
+
+def total(block: str, label: str) -> int:
+    """A category line's total: failed requests plus findings beyond requests."""
     match = re.search(rf"^{re.escape(label)}:\s+(\d+)", block, re.MULTILINE)
     assert match, f"{label!r} missing in:\n{block}"
     return int(match.group(1))

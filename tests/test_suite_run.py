@@ -99,9 +99,11 @@ def test_dropped_connections_are_connection_errors_and_possible_panics(tmp_path:
     )
     counts = run.counts()
     assert counts["connection"] > 0 and counts["nil_pointer"] > 0
-    # Every panic the target logged reached the suite once: no request was silently resent.
+    # Every panic the target logged reached the suite once (no request was silently resent),
+    # but for at most one request per user cut off when the users stopped.
     panics = (tmp_path / "target.log").read_text().count("http: panic serving")
-    assert panics == counts["connection"] + counts["nil_pointer"] == counts["failed"]
+    assert counts["connection"] + counts["nil_pointer"] == counts["failed"]
+    assert 0 <= panics - counts["failed"] <= 10
     assert "Possible Panics:" in run.final_block()
     assert "possible server panic" in run.stdout
     assert run.returncode == 3
