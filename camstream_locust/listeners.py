@@ -30,6 +30,7 @@ from locust.runners import STATE_STOPPED, LocalRunner, MasterRunner, WorkerRunne
 
 from camstream_locust import (
     api,
+    audit,
     classify,
     context,
     contract,
@@ -42,12 +43,30 @@ from camstream_locust import (
     watchers,
     webui,
 )
+from camstream_locust.checker import Report
 from camstream_locust.findings import Findings
+from camstream_locust.history import UNKNOWN_HORIZON_S, History
 from camstream_locust.users import USER_CLASSES
 
 log = logging.getLogger("camstream")
 
+
+def _machine_id() -> str:
+    """This machine's boot id: the same in every process and container sharing its clock."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            return f.read().strip()
+    except OSError:
+        import socket
+
+        return socket.gethostname()
+
+
+MACHINE = _machine_id()
+
 REPORT_KEY = "camstream"
+#: Key of the worker report that carries the completed ops on the shared (hot) ids.
+HISTORY_KEY = "camstream_history"
 QUIESCE = "camstream_quiesce"
 QUIESCED = "camstream_quiesced"
 #: Seconds to let the server finish requests that were cut off when the users stopped.
@@ -91,6 +110,12 @@ class Suite:
     saved_config: bytes | None = None
     #: Extra top-level sections of the JSON summary (server_log, data_file, history).
     sections: dict[str, Any] = field(default_factory=dict)
+    #: Master: the ops of the shared (hot) ids from every worker, checked at the end.
+    shared_history: History | None = None
+    #: Master: the machines (boot ids) the shared ops came from; one clock only if one machine.
+    machines: set[str] = field(default_factory=set)
+    #: The history check's merged report (master and local runner); None when checks are off.
+    history_report: Report | None = None
 
     @property
     def options(self) -> Any:
@@ -223,11 +248,19 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
     suite.sent = Findings()
     suite.debug.clear()
     if not isinstance(runner, MasterRunner):
-        suite.ctx = context.install(environment, _new_context(opts))
+        suite.ctx = context.install(environment, _new_context(opts, isinstance(runner, WorkerRunner)))
     if isinstance(runner, WorkerRunner):
         return
     suite.totals = Findings()
     suite.quiesce_replies = {}
+    suite.sections = {}
+    suite.history_report = Report() if history_enabled(opts) else None
+    suite.shared_history = None
+    suite.machines = set()
+    if isinstance(runner, MasterRunner) and history_enabled(opts):
+        # Cut no segment before every worker's ops of that time can have arrived.
+        settle = float(opts.request_timeout) + 2 * locust_runners.WORKER_REPORT_INTERVAL + 1
+        suite.shared_history = History(horizon_s=_horizon(opts), settle_s=settle)
     if isinstance(runner, MasterRunner):
         suite.workers_seen = {c.id for c in runner.clients.values() if c.state != "missing"}
     if opts is not None and not (opts.headless or getattr(opts, "autostart", False)):
@@ -270,13 +303,35 @@ def _save_config(suite: Suite) -> None:
     suite.note("--allow-import: per-object history checks are off while imports race the load")
 
 
-def _new_context(opts: Any) -> context.RunContext:
+def history_enabled(opts: Any) -> bool:
+    """Per-object histories are recorded unless --no-history, or --allow-import (imports rewrite
+    every object at once, which the per-object model cannot follow)."""
+    return (
+        opts is not None
+        and not getattr(opts, "no_history", False)
+        and not getattr(opts, "allow_import", False)
+    )
+
+
+def _horizon(opts: Any) -> float:
+    """Seconds after its invoke within which an unanswered operation may still take effect."""
+    return max(UNKNOWN_HORIZON_S, 3 * float(getattr(opts, "request_timeout", 5.0)))
+
+
+def _new_context(opts: Any, worker: bool = False) -> context.RunContext:
+    run_id = getattr(opts, "camstream_run_id", "") or payloads.new_run_id()
+    history = None
+    if history_enabled(opts):
+        # A worker hands the shared ids' ops to the master, where every worker's ops meet.
+        shipped = frozenset(context.hot_camera_ids(run_id)) if worker else frozenset()
+        history = History(horizon_s=_horizon(opts), shipped=shipped)
     return context.RunContext(
-        run_id=getattr(opts, "camstream_run_id", "") or payloads.new_run_id(),
+        run_id=run_id,
         process_tag=payloads.new_process_tag(),
         pool_size=getattr(opts, "pool_size", 50),
         request_timeout=getattr(opts, "request_timeout", 5.0),
         closed_port=payloads.pick_closed_port(),
+        history=history,
     )
 
 
@@ -311,8 +366,14 @@ def _on_request(
 @events.report_to_master.add_listener
 def _on_report_to_master(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
     ctx = _suite.ctx if _suite else None
-    if ctx is not None and not ctx.findings.is_empty():
+    if ctx is None:
+        return
+    if not ctx.findings.is_empty():
         data[REPORT_KEY] = _take_delta(_suite, client_id)
+    if ctx.history is not None and ctx.history.shipped:
+        shipped = ctx.history.drain()
+        if shipped["ops"]:
+            data[HISTORY_KEY] = {**shipped, "machine": MACHINE}
 
 
 def _take_delta(suite: Any, source: str | None = None) -> dict[str, Any]:
@@ -330,6 +391,13 @@ def _on_worker_report(client_id: str, data: dict[str, Any], **_kw: Any) -> None:
         _suite.workers_seen.add(client_id)
         if REPORT_KEY in data:
             _suite.totals.merge(data[REPORT_KEY])
+        _merge_shared_ops(_suite, data.get(HISTORY_KEY))
+
+
+def _merge_shared_ops(suite: Suite, shipped: dict[str, Any] | None) -> None:
+    if shipped and suite.shared_history is not None:
+        suite.machines.add(shipped.get("machine") or "?")
+        suite.shared_history.merge(shipped)
 
 
 def _collect_local(suite: Suite) -> None:
@@ -378,12 +446,31 @@ def _on_test_stop(environment: Any, **_kw: Any) -> None:
         _finish(suite)
 
 
-def _quiesce_here(suite: Suite) -> None:
-    """This process's users have stopped: let cut-off requests land, then audit what it owns."""
-    if suite.quiesced or suite.ctx is None:
-        return
+def _quiesce_here(suite: Suite) -> dict[str, Any]:
+    """This process's users have stopped: let cut-off requests land, then audit what it owns.
+
+    Returns what a worker sends the master besides its findings: the shared ids' last ops and
+    this process's history report.
+    """
+    ctx = suite.ctx
+    if suite.quiesced or ctx is None:
+        return {}
     suite.quiesced = True
     gevent.sleep(SETTLE_SECONDS)
+    history = ctx.history
+    if history is None:
+        return {}
+    host = suite.environment.host or _default_host()
+    paths = (contract.CAMERAS, contract.INFERENCE_SERVERS)
+    problem = audit.final_read(history, host, ctx.request_timeout, {p: ctx.owned_ids(p) for p in paths})
+    if problem:
+        ctx.findings.note("history_final_read_failed", f"final read at quiesce failed: {problem}")
+    shipped = history.drain(final=True) if history.shipped else {"ops": []}
+    report = audit.check(history, skip=history.shipped)
+    report.record_into(ctx.findings)
+    if suite.history_report is not None:  # the local runner: this is the whole run's report
+        suite.history_report.merge(report)
+    return {"history_ops": {**shipped, "machine": MACHINE}, "history_report": report.to_dict()}
 
 
 def _worker_quiesce(suite: Suite) -> None:
@@ -391,15 +478,42 @@ def _worker_quiesce(suite: Suite) -> None:
     runner = suite.runner
     if runner.state != STATE_STOPPED:
         runner.stop()
-    _quiesce_here(suite)
+    audited = _quiesce_here(suite)
     delta = _take_delta(suite, runner.client_id)
-    runner.send_message(QUIESCED, {"client_id": runner.client_id, "findings": delta})
+    runner.send_message(QUIESCED, {"client_id": runner.client_id, "findings": delta, **audited})
 
 
 def _on_quiesced(suite: Suite, msg: Any) -> None:
     data = msg.data or {}
     suite.totals.merge(data.get("findings") or {})
+    _merge_shared_ops(suite, data.get("history_ops"))
+    if suite.history_report is not None and data.get("history_report"):
+        suite.history_report.merge(data["history_report"])
     suite.quiesce_replies[data.get("client_id") or msg.node_id] = True
+
+
+def _check_shared(suite: Suite, missing: list[str]) -> None:
+    """Master: check the shared (hot) ids with every worker's ops, after a final read of its own."""
+    history, report = suite.shared_history, suite.history_report
+    if history is None or report is None or not history.ids():
+        return
+    if missing or len(suite.machines) > 1:
+        why = (
+            f"{len(missing)} worker(s) did not send their last operations"
+            if missing
+            else f"the workers ran on {len(suite.machines)} machines, whose clocks cannot be compared"
+        )
+        suite.note(f"history: the shared same-camera ids were not checked: {why}")
+        return
+    host = suite.environment.host or _default_host()
+    ids = context.hot_camera_ids(suite.opt("camstream_run_id", ""))
+    timeout = float(suite.opt("request_timeout", 5.0))
+    problem = audit.final_read(history, host, timeout, {contract.CAMERAS: ids})
+    if problem:
+        suite.totals.note("history_final_read_failed", f"final read at quiesce failed: {problem}")
+    shared = audit.check(history)
+    shared.record_into(suite.totals)
+    report.merge(shared)
 
 
 def _check_workers(suite: Suite) -> None:
@@ -441,6 +555,7 @@ def _master_quiesce(suite: Suite) -> None:
     if missing:
         suite.note(f"{len(missing)} worker(s) did not report their final findings: {', '.join(missing)}")
     _check_workers(suite)
+    _check_shared(suite, missing)
     _finish(suite)
 
 
@@ -449,6 +564,11 @@ def _finish(suite: Suite) -> None:
     if suite.finished or suite.not_run:
         return
     suite.finished = True
+    if suite.history_report is not None:
+        suite.sections["history"] = suite.history_report.to_dict()
+    else:
+        why = "--allow-import" if suite.opt("allow_import", False) else "--no-history"
+        suite.sections["history"] = {"off": why}
     if suite.watch is not None:
         _collect_local(suite)  # the drop times of the last requests
         suite.watch.finish(suite.totals.drop_times)
@@ -535,7 +655,11 @@ def _on_quitting(environment: Any, **_kw: Any) -> None:
     result = reporting.verdict(
         suite.totals, fail_on, suite_errors=len(runner.exceptions), not_run=suite.not_run
     )
-    print(reporting.final_block(_locust_totals(environment), suite.totals, result, suite.notes), flush=True)
+    details = suite.history_report.summary() if suite.history_report is not None else []
+    print(
+        reporting.final_block(_locust_totals(environment), suite.totals, result, suite.notes, details),
+        flush=True,
+    )
     environment.process_exit_code = result.exit_code
     for problem in summary.write_reports(
         environment, suite.totals, result, fail_on, suite.notes, suite.sections

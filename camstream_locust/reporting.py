@@ -115,9 +115,17 @@ def stats_block(
     return "\n".join(lines)
 
 
-def final_block(totals: Totals, findings: Findings, result: Verdict, notes: Iterable[str] = ()) -> str:
-    """The block printed once at the end: the statistics, what was noticed, and the verdict."""
+def final_block(
+    totals: Totals,
+    findings: Findings,
+    result: Verdict,
+    notes: Iterable[str] = (),
+    details: Iterable[str] = (),
+) -> str:
+    """The block printed once at the end: the statistics, ``details`` (e.g. the history check's
+    summary), what was noticed, and the verdict."""
     parts = [stats_block(totals, findings, title="FINAL CONCURRENCY TEST STATISTICS")]
+    parts.extend(details)
     parts.extend(f"NOTE: {note}" for note in notes)
     parts.append(result.line)
     return "\n".join(parts)

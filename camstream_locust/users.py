@@ -13,7 +13,7 @@ import geventhttpclient.client
 from locust import FastHttpUser, between
 from locust.exception import StopUser
 
-from camstream_locust import api, context, contract
+from camstream_locust import api, audit, context, contract
 from camstream_locust.scenarios import SCENARIOS, Scenario
 
 
@@ -36,20 +36,6 @@ UNKNOWN = "unknown"  # no answer, or a 5xx: the operation may or may not have ta
 CREATE, UPDATE, DELETE, GET, LIST = "create", "update", "delete", "get", "list"
 
 
-def camera_value(obj: dict[str, Any]) -> tuple[str, str]:
-    """What the history compares for a camera: its client-controlled name and rtsp_url."""
-    return (obj.get("name") or "", obj.get("rtsp_url") or "")
-
-
-def server_value(obj: dict[str, Any]) -> tuple[str, str, str, str]:
-    return (
-        obj.get("name") or "",
-        obj.get("url") or "",
-        obj.get("model_type") or "",
-        obj.get("description") or "",
-    )
-
-
 class _Kind:
     """Everything that differs between cameras and inference servers."""
 
@@ -58,13 +44,19 @@ class _Kind:
         self.item_name = item_name
         self.validate = validate
         self.kept = kept
+        #: The history's value of an object of this kind (a digest of its client fields).
         self.value = value
         self.label = label
 
 
-CAMERAS = _Kind(contract.CAMERAS, api.CAMERA_ITEM, api.camera, api.camera_kept, camera_value, "camera")
+CAMERAS = _Kind(contract.CAMERAS, api.CAMERA_ITEM, api.camera, api.camera_kept, audit.camera_state, "camera")
 SERVERS = _Kind(
-    contract.INFERENCE_SERVERS, api.SERVER_ITEM, api.server, api.server_kept, server_value, "inference server"
+    contract.INFERENCE_SERVERS,
+    api.SERVER_ITEM,
+    api.server,
+    api.server_kept,
+    audit.server_state,
+    "inference server",
 )
 
 
@@ -122,7 +114,8 @@ class CamStreamUser(FastHttpUser):
                     self.ctx.findings.record_contention(f"{method} not found")
                     return NOT_FOUND, None
                 r.failure(api.failure_text(status, f"{method} {name}", r.content))
-                return (UNKNOWN if status >= 500 else FAILED), None
+                # A 4xx was refused (no effect); any other unexpected answer may have taken effect.
+                return (FAILED if 400 <= status < 500 else UNKNOWN), None
             except Exception as exc:  # a bug of the suite must not make the request vanish
                 r.failure(f"suite error: {type(exc).__name__}: {exc}")
                 return UNKNOWN, None
@@ -193,14 +186,16 @@ class CamStreamUser(FastHttpUser):
             self._done(entry, UNKNOWN)
 
     def _list(self, kind: _Kind) -> None:
-        history = self.ctx.history if self.ctx else None
+        ctx = self.ctx
+        history = ctx.history if ctx else None
         started = history.clock() if history is not None else 0.0
         outcome, answer = self._send(
             "GET", kind.path, kind.path, 200, check=lambda a: api.listing(a, kind.validate)
         )
         if history is not None and outcome == OK and answer is not None:
-            seen = {obj["id"]: kind.value(obj) for obj in answer.get("data") or ()}
-            history.record_list(kind.label, started, history.clock(), seen)
+            owned = ctx.owned_ids(kind.path)
+            seen = audit.observed(answer.get("data") or (), set(owned), kind.value)
+            history.record_list(started, history.clock(), seen, owned)
 
     # -- tasks (referenced by name from scenarios.py) ------------------------------------------
     def create_camera(self) -> None:

@@ -1,0 +1,122 @@
+"""What happens at quiesce, when load has stopped: the final read of every object and the checks.
+
+- ``final_read`` lists cameras and inference servers once more and records what it sees as the
+  last operation of each history this process keeps (the object's final state).
+- ``check`` runs the linearizability checker over those histories.
+- ``stable_state`` reads the API until two reads agree, so that comparisons with the data file
+  or the config export are not fooled by a request the server was still finishing.
+
+The state digests (``camera_state``/``server_state``) are what the history compares: the
+fields the client controls, as the contract says the server must keep them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import gevent
+
+from camstream_locust import api, contract, datafile, http
+from camstream_locust.checker import Report, check_all
+from camstream_locust.history import History, camera_digest, server_digest
+
+#: Seconds the whole check may take at quiesce (objects past it are reported undecided).
+CHECK_BUDGET_S = 10.0
+#: Seconds one object's check may take.
+CHECK_BUDGET_PER_OBJECT_S = 1.0
+#: Reads of the API made to find a stable state, and the pause between them.
+STABLE_READS = 6
+STABLE_PAUSE_S = 0.5
+
+
+def camera_state(obj: Mapping[str, Any]) -> str:
+    """The history's value of a camera: its name and rtsp_url (bindings left out: deleting a
+    server rewrites them, so they are not the client's alone)."""
+    return camera_digest(obj.get("name"), obj.get("rtsp_url"))
+
+
+def server_state(obj: Mapping[str, Any]) -> str:
+    """The history's value of an inference server: name, url, model_type, description."""
+    return server_digest(obj.get("name"), obj.get("url"), obj.get("model_type"), obj.get("description"))
+
+
+#: (collection path, item validator, state function) per kind, cameras first.
+KINDS: tuple[tuple[str, Callable[[Any], dict[str, Any]], Callable[[Mapping[str, Any]], str]], ...] = (
+    (contract.CAMERAS, api.camera, camera_state),
+    (contract.INFERENCE_SERVERS, api.server, server_state),
+)
+
+
+def observed(
+    objects: Iterable[Mapping[str, Any]], wanted: set[str] | frozenset[str], state: Callable
+) -> dict:
+    """{id: state} of the listed objects whose id is in ``wanted`` (the others cost nothing)."""
+    return {obj["id"]: state(obj) for obj in objects if obj.get("id") in wanted}
+
+
+def final_read(history: History, host: str, timeout: float, owned: Mapping[str, Iterable[str]]) -> str:
+    """List each kind once and record it in ``history`` for the ids in ``owned[path]``.
+
+    Returns "" or a one-line problem (the history is then checked without its final read).
+    """
+    problems = []
+    for path, item, state in KINDS:
+        ids = list(owned.get(path, ()))
+        if not ids:
+            continue
+        started = history.clock()
+        try:
+            answer = http.request(host, "GET", path, timeout=timeout)
+            if answer.status != 200:
+                raise api.Invalid(f"GET {path} answered HTTP {answer.status}")
+            listed = api.listing(api.ok_envelope(answer.body), item)
+        except (http.HttpProblem, api.Invalid) as exc:
+            problems.append(str(exc))
+            continue
+        history.record_list(started, history.clock(), observed(listed, set(ids), state), ids)
+    return "; ".join(problems)
+
+
+def check(history: History, skip: Iterable[str] = ()) -> Report:
+    """The linearizability check of every history held (``skip``: ids checked elsewhere)."""
+    skipped = set(skip)
+    if skipped:
+        kept = History(history.cap, history.clock, horizon_s=history.horizon_s)
+        kept._logs = {i: log for i, log in history._logs.items() if i not in skipped}
+        history = kept
+    return check_all(history, CHECK_BUDGET_PER_OBJECT_S, total_budget_s=CHECK_BUDGET_S)
+
+
+def stable_state(host: str, timeout: float) -> dict[str, Any]:
+    """The API's state, read until two consecutive reads agree on every client field.
+
+    Raises ``api.Invalid`` (or ``http.HttpProblem``) when it cannot be read or never settles.
+    """
+    previous = datafile.api_state(host, timeout)
+    for _ in range(STABLE_READS):
+        gevent.sleep(STABLE_PAUSE_S)
+        current = datafile.api_state(host, timeout)
+        if datafile.client_view(current) == datafile.client_view(previous):
+            return current
+        previous = current
+    raise api.Invalid(
+        f"the server's state kept changing for {STABLE_READS * STABLE_PAUSE_S:.0f} s after the load"
+    )
+
+
+def compare_with_api(read_other: Callable[[], Mapping[str, Any]], host: str, timeout: float) -> list[str]:
+    """Differences between another view of the store (data file, export) and a stable API state.
+
+    The API is read before and after ``read_other``; when they differ, the server was still
+    changing and the comparison is made again (a few times) rather than reported.
+    """
+    for _ in range(STABLE_READS):
+        before = stable_state(host, timeout)
+        other = read_other()
+        after = datafile.api_state(host, timeout)
+        if datafile.client_view(before) == datafile.client_view(after):
+            return datafile.differences(other, after)
+        time.sleep(0)  # the server moved between the reads: try again
+    raise api.Invalid("the server's state kept changing while the comparison was made")
