@@ -12,9 +12,8 @@ fields the client controls, as the contract says the server must keep them.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import gevent
 
@@ -29,6 +28,10 @@ CHECK_BUDGET_PER_OBJECT_S = 1.0
 #: Reads of the API made to find a stable state, and the pause between them.
 STABLE_READS = 6
 STABLE_PAUSE_S = 0.5
+#: Tries of one read at quiesce (a faulty server fails some of them).
+READ_ATTEMPTS = 8
+
+T = TypeVar("T")
 
 
 def camera_state(obj: Mapping[str, Any]) -> str:
@@ -49,6 +52,34 @@ KINDS: tuple[tuple[str, Callable[[Any], dict[str, Any]], Callable[[Mapping[str, 
 )
 
 
+def retrying(read: Callable[[], T], attempts: int = READ_ATTEMPTS) -> T:
+    """``read()``, tried again after a failed answer; the last failure is raised."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return read()
+        except (http.HttpProblem, api.Invalid):
+            if attempt == attempts:
+                raise
+            gevent.sleep(0.05)
+    raise AssertionError("unreachable")
+
+
+def _listing(host: str, path: str, item: Callable[[Any], dict[str, Any]], timeout: float) -> list:
+    answer = http.request(host, "GET", path, timeout=timeout)
+    if answer.status != 200:
+        raise api.Invalid(f"GET {path} answered HTTP {answer.status}")
+    return api.listing(api.ok_envelope(answer.body), item)
+
+
+def api_state(host: str, timeout: float) -> dict[str, Any]:
+    """The server's cameras and inference servers as {table: {id: obj}}, each list read with retries."""
+    state: dict[str, Any] = {}
+    for table, (path, item, _state) in zip(("cameras", "inference_servers"), KINDS, strict=True):
+        listed = retrying(lambda p=path, i=item: _listing(host, p, i, timeout))
+        state[table] = {obj["id"]: obj for obj in listed}
+    return state
+
+
 def observed(
     objects: Iterable[Mapping[str, Any]], wanted: set[str] | frozenset[str], state: Callable
 ) -> dict:
@@ -66,16 +97,16 @@ def final_read(history: History, host: str, timeout: float, owned: Mapping[str, 
         ids = list(owned.get(path, ()))
         if not ids:
             continue
-        started = history.clock()
-        try:
-            answer = http.request(host, "GET", path, timeout=timeout)
-            if answer.status != 200:
-                raise api.Invalid(f"GET {path} answered HTTP {answer.status}")
-            listed = api.listing(api.ok_envelope(answer.body), item)
-        except (http.HttpProblem, api.Invalid) as exc:
-            problems.append(str(exc))
-            continue
-        history.record_list(started, history.clock(), observed(listed, set(ids), state), ids)
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            started = history.clock()
+            try:
+                listed = _listing(host, path, item, timeout)
+            except (http.HttpProblem, api.Invalid) as exc:
+                if attempt == READ_ATTEMPTS:
+                    problems.append(str(exc))
+                continue
+            history.record_list(started, history.clock(), observed(listed, set(ids), state), ids)
+            break
     return "; ".join(problems)
 
 
@@ -94,10 +125,10 @@ def stable_state(host: str, timeout: float) -> dict[str, Any]:
 
     Raises ``api.Invalid`` (or ``http.HttpProblem``) when it cannot be read or never settles.
     """
-    previous = datafile.api_state(host, timeout)
+    previous = api_state(host, timeout)
     for _ in range(STABLE_READS):
         gevent.sleep(STABLE_PAUSE_S)
-        current = datafile.api_state(host, timeout)
+        current = api_state(host, timeout)
         if datafile.client_view(current) == datafile.client_view(previous):
             return current
         previous = current
@@ -114,9 +145,8 @@ def compare_with_api(read_other: Callable[[], Mapping[str, Any]], host: str, tim
     """
     for _ in range(STABLE_READS):
         before = stable_state(host, timeout)
-        other = read_other()
-        after = datafile.api_state(host, timeout)
+        other = retrying(read_other)
+        after = api_state(host, timeout)
         if datafile.client_view(before) == datafile.client_view(after):
             return datafile.differences(other, after)
-        time.sleep(0)  # the server moved between the reads: try again
     raise api.Invalid("the server's state kept changing while the comparison was made")

@@ -143,17 +143,3 @@ class DataFileSampler:
         if self._greenlet is not None:
             self._greenlet.kill(block=True)
             self._greenlet = None
-
-
-def api_state(host: str, timeout: float) -> dict[str, Any]:
-    """The server's cameras and inference servers as {table: {id: obj}}, read through the API."""
-    state: dict[str, Any] = {}
-    for table, path, item in (
-        ("cameras", contract.CAMERAS, api.camera),
-        ("inference_servers", contract.INFERENCE_SERVERS, api.server),
-    ):
-        answer = http.request(host, "GET", path, timeout=timeout)
-        if answer.status != 200:
-            raise api.Invalid(f"GET {path} answered HTTP {answer.status}")
-        state[table] = {obj["id"]: obj for obj in api.listing(api.ok_envelope(answer.body), item)}
-    return state

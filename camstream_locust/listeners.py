@@ -331,6 +331,7 @@ def _new_context(opts: Any, worker: bool = False) -> context.RunContext:
         pool_size=getattr(opts, "pool_size", 50),
         request_timeout=getattr(opts, "request_timeout", 5.0),
         closed_port=payloads.pick_closed_port(),
+        allow_import=bool(getattr(opts, "allow_import", False)),
         history=history,
     )
 

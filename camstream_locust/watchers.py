@@ -6,13 +6,14 @@ counted twice. Findings go into ``findings``, a delta merged into the run's tota
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
 
-from camstream_locust import api, classify, datafile, http
+from camstream_locust import api, audit, classify, contract, datafile, http
 from camstream_locust.findings import Findings
 from camstream_locust.logwatch import ServerLogWatch
 
@@ -22,6 +23,11 @@ log = logging.getLogger("camstream")
 LOG_DRAIN_SECONDS = 0.6
 TORN = "torn data-file read"
 MISMATCH = "data file differs from the API"
+EXPORT_MISMATCH = "config export differs from the API"
+
+
+class _TornAtQuiesce(Exception):
+    """The data file read at quiesce is not a whole store."""
 
 
 @dataclass
@@ -93,6 +99,7 @@ class Watchers:
         if self.sampler is not None:
             self.sampler.stop()
             self._final_data_file_check()
+        self.export_check()
 
     def _final_data_file_check(self) -> None:
         sampler = self.sampler
@@ -106,23 +113,49 @@ class Watchers:
         if sampler.unreadable and not sampler.samples:
             self.notes.append(f"--data-file: never readable: {sampler.unreadable}")
             return
-        try:
+
+        def read_store() -> dict[str, Any]:
             raw = sampler.read()
             torn = datafile.torn_reason(raw)
             if torn is not None:
-                self._mismatch(f"the data file at quiesce is not a whole store: {torn}")
-                section["final"] = torn
-                return
-            api_state = datafile.api_state(self.host, self.timeout)
+                raise _TornAtQuiesce(torn)
+            return json.loads(raw)
+
+        try:
+            diffs = audit.compare_with_api(read_store, self.host, self.timeout)
+        except _TornAtQuiesce as exc:
+            self._mismatch(f"the data file at quiesce is not a whole store: {exc}")
+            section["final"] = str(exc)
+            return
         except (datafile.Unreadable, http.HttpProblem, api.Invalid) as exc:
             self.notes.append(f"data file vs API at quiesce not checked: {exc}")
             return
-        import json
-
-        diffs = datafile.differences(json.loads(raw), api_state)
         section["final_differences"] = diffs
         if diffs:
             self._mismatch("at quiesce the data file differs from the API: " + "; ".join(diffs))
+
+    def export_check(self) -> None:
+        """At quiesce: ``/api/config/export`` must be a whole store holding what the API holds."""
+
+        def read_export() -> dict[str, Any]:
+            answer = http.request(self.host, "GET", contract.CONFIG_EXPORT, timeout=self.timeout)
+            if answer.status != 200:
+                raise api.Invalid(f"GET {contract.CONFIG_EXPORT} answered HTTP {answer.status}")
+            return api.store(api.parse_json(answer.body))
+
+        try:
+            diffs = audit.compare_with_api(read_export, self.host, self.timeout)
+        except (http.HttpProblem, api.Invalid) as exc:
+            self.notes.append(f"config export vs API at quiesce not checked: {exc}")
+            return
+        self.sections["config_export"] = {"final_differences": diffs}
+        if diffs:
+            self.findings.record_extra(
+                classify.RACE_CONDITION,
+                EXPORT_MISMATCH,
+                "config export",
+                "at quiesce the config export differs from the API: " + "; ".join(diffs),
+            )
 
     def _mismatch(self, message: str) -> None:
         self.findings.record_extra(classify.RACE_CONDITION, MISMATCH, "data file", message)

@@ -538,6 +538,19 @@ def test_master_follows_the_target_log_on_the_shared_volume() -> None:
     assert off["CAMSTREAM_SERVER_LOG"] == "", "CAMSTREAM_SERVER_LOG= must turn it off (own server)"
 
 
+def test_master_reads_the_target_data_file_on_the_shared_volume() -> None:
+    services = load_compose()["services"]
+    target_command = as_argv(services["target"]["command"])
+    data_dir = target_command[target_command.index("--data-dir") + 1]
+    data_volume = next(m.source for m in mounts(services["target"]) if m.target == data_dir)
+    master_mounts = [m for m in mounts(services["master"]) if m.source == data_volume]
+    assert len(master_mounts) == 1 and master_mounts[0].read_only, "the suite never writes the data file"
+    expected = f"{master_mounts[0].target}/_data/cameras.json"
+    assert service_environment(interpolated(services["master"], {}), {})["CAMSTREAM_DATA_FILE"] == expected
+    off = service_environment(interpolated(services["master"], {"CAMSTREAM_DATA_FILE": ""}), {})
+    assert off["CAMSTREAM_DATA_FILE"] == "", "CAMSTREAM_DATA_FILE= must turn it off (own server)"
+
+
 def test_worker_service_is_scalable() -> None:
     services = load_compose()["services"]
     worker = services["worker"]
