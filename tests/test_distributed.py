@@ -14,6 +14,7 @@ Every wait is bounded; every process is stopped at teardown.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -220,8 +221,9 @@ def test_same_camera_workers_meet_on_the_hot_ids(
 ) -> None:
     target = start_target(FAULTS)
     port = free_port()
+    summary = tmp_path / "summary.json"
     args = (*LOAD, "--scenario", "same-camera", "--json-file", str(tmp_path / "stats"))
-    master = procs.master("master", port, target.url, *args)
+    master = procs.master("master", port, target.url, *args, "--camstream-json", str(summary))
     workers = [procs.worker(f"worker{i}", port) for i in (1, 2)]
 
     assert master.wait() == 3, master.stderr()[-3000:]
@@ -243,6 +245,35 @@ def test_same_camera_workers_meet_on_the_hot_ids(
     assert {obj_id for _k, obj_id, event in events if event == "updated"} == set(hot)
     assert {obj_id for _k, obj_id, event in events if event == "created"} <= set(hot)
     check_cleanup(target, run_id, master, records, leftovers=False)
+    # The master checked the hot ids with both workers' operations: nothing wrong (the panics
+    # are unknown outcomes, never a violation), and no worker checked them on its own.
+    history = json.loads(summary.read_text())["history"]
+    assert history["checked"] == len(hot) and history["violating"] == 0, history
+    assert history["operations"] > 100 and history["undecided"] == 0, history
+
+
+def test_processes_two_same_camera_races_are_found_on_the_master(
+    start_target: Any, procs: LocustProcs, tmp_path: Path
+) -> None:
+    target = start_target("race=0.3")
+    summary = tmp_path / "summary.json"
+    master = procs.start(
+        "master",
+        "--processes",
+        "2",
+        "--headless",
+        "-H",
+        target.url,
+        *LOAD,
+        "--scenario",
+        "same-camera",
+        "--camstream-json",
+        str(summary),
+    )
+    assert master.wait() == 3, master.stderr()[-3000:]
+    history = json.loads(summary.read_text())["history"]
+    assert history["checked"] == 3 and history["violating"] > 0, history
+    assert all("-hot-cam-" in example["object"] for example in history["examples"]), history["examples"]
 
 
 def test_worker_killed_mid_run(start_target: Any, procs: LocustProcs, tmp_path: Path) -> None:
