@@ -1,4 +1,4 @@
-"""Per-object linearizability check of operation histories (pure; Wing–Gong–Lowe as in Porcupine).
+"""Per-object linearizability check of operation histories (pure; Wing-Gong-Lowe as in Porcupine).
 
 The model, per object: its state is ABSENT or the digest of its client fields.
 
@@ -199,7 +199,7 @@ def _prepare(
                 unknown = True
         name = op.op
         value = op.value
-        if name == GET or name == LIST:
+        if name in (GET, LIST):
             if unknown:
                 continue
             if outcome == OK:
@@ -273,7 +273,8 @@ def _possible_last(ents: Sequence[_Ent], starts: Iterable[State]) -> frozenset[S
     written and every read saw it.
     """
     latest = max((e[0] for e in ents if e[2] in (_C, _U, _D)), default=None)
-    reads = sorted((e[0], e[3]) for e in ents if e[2] == _RV or e[2] == _RA)
+    # By invoke only: reads begun at the same instant must not be compared by value (None vs str).
+    reads = sorted(((e[0], e[3]) for e in ents if e[2] in (_RV, _RA)), key=itemgetter(0))
     # suffix[i]: what every read from i on saw, if they all saw the same; _MIXED otherwise.
     suffix: list[Any] = [_NOTHING] * (len(reads) + 1)
     for i in range(len(reads) - 1, -1, -1):
@@ -282,7 +283,7 @@ def _possible_last(ents: Sequence[_Ent], starts: Iterable[State]) -> frozenset[S
     read_invs = [inv for inv, _value in reads]
     out: set[State] = set()
     if latest is None:
-        out.update(s for s in starts if suffix[0] is _NOTHING or suffix[0] == s)
+        out.update(s for s in starts if suffix[0] is _NOTHING or suffix[0] == s or s is ANY_VALUE)
     for _inv, ret, kind, value, _op in ents:
         if kind >= _RV or (latest is not None and ret < latest):
             continue
@@ -291,6 +292,32 @@ def _possible_last(ents: Sequence[_Ent], starts: Iterable[State]) -> frozenset[S
         if later is _NOTHING or later == made or made is ANY_VALUE:
             out.add(made)
     return frozenset(out)
+
+
+def _resume_states(ents: Sequence[_Ent], starts: Iterable[State]) -> frozenset[State]:
+    """States to carry on from after ``ents`` when they were found not linearizable, or not decided.
+
+    ``_possible_last`` is sound only for a linearizable stretch: after a violation it can be
+    empty, or miss the state the server really reached, and every later segment of the object
+    would then be reported too (a cascade of violations that did not happen). So add what the
+    end of the stretch showed: the state left by each write that may have been the last one,
+    and the state seen by each read that may have come after the last definite write began.
+    """
+    starts = frozenset(starts)
+    out = set(_possible_last(ents, starts))
+    latest = max((e[0] for e in ents if e[2] in (_C, _U, _D)), default=None)
+    if latest is None:
+        out.update(starts)
+    for _inv, ret, kind, value, _op in ents:
+        if latest is not None and ret < latest:
+            continue
+        if kind in (_D, _DU, _RA):
+            out.add(ABSENT)
+        elif kind == _RP:
+            out.add(ANY_VALUE)
+        else:
+            out.add(value)
+    return frozenset(out) or frozenset({ABSENT, ANY_VALUE})
 
 
 # --- the search ------------------------------------------------------------------------------------
@@ -318,8 +345,10 @@ def _search(
     kinds = [e[2] for e in ents]
     vals = [e[3] for e in ents]
     seen_values = {v for k, v in zip(kinds, vals, strict=True) if k == _RV}
+    starts = set(starts)
     # The reductions on unread values keep feasibility exact, not the end states: first-success only.
-    exact_values = want_all or _RP in kinds or ANY_VALUE in vals
+    # A start state of unknown value (a write recorded without a digest) matches any read: exact too.
+    exact_values = want_all or _RP in kinds or ANY_VALUE in vals or ANY_VALUE in starts
     if not exact_values:
         # An UNKNOWN update of a value nobody reads is never needed: leave it out.
         keep = [i for i in range(n) if kinds[i] != _UU or vals[i] in seen_values]
@@ -334,7 +363,7 @@ def _search(
     writers: dict[State, int] = {}
     for i, (kind, value) in enumerate(zip(kinds, vals, strict=True)):
         bit = 1 << i
-        if kind == _RV or kind == _RA:
+        if kind in (_RV, _RA):
             readers[value] = readers.get(value, 0) | bit
         elif kind < _RV:
             made = ABSENT if kind in (_D, _DU) else value
@@ -408,9 +437,9 @@ def _search_configs(
             if kind == _U and state is unread and vals[i] is unread:
                 children = [(m, state)]  # an ok update of an unread value onto one: the same
                 break
-            if kind == _C or kind == _CU:
+            if kind in (_C, _CU):
                 after: State = vals[i]
-            elif kind == _U or kind == _UU:
+            elif kind in (_U, _UU):
                 if state is None:
                     if kind == _UU:
                         children.append((m, state))
@@ -465,7 +494,7 @@ def _uses(
         if kind < _CU:
             if rets[i] < min_ret:
                 min_ret = rets[i]
-            if kind == _U or kind == _D:
+            if kind in (_U, _D):
                 present = True
         elif kind == _UU:
             anything = True
@@ -588,7 +617,7 @@ def check_object(
         except _OutOfTime:
             return Result(
                 STATUS_UNDECIDED,
-                _possible_last(ents[a:], states),
+                _resume_states(ents[a:], states),
                 None,
                 len(ents),
                 time.monotonic() - started,
@@ -610,7 +639,7 @@ def check_object(
             )
             return Result(
                 STATUS_VIOLATION,
-                _possible_last(ents[a:], states),
+                _resume_states(ents[a:], states),
                 violation,
                 len(ents),
                 time.monotonic() - started,
@@ -705,10 +734,13 @@ def _diagnose(
             if j >= ci:
                 break
             j = min(ci, max(1, j * 2))
-        if found is None and candidate_starts is universal:
-            if _run(context, universal, horizon_s, relaxed, deadline) == frozenset():
-                w, t = witness_in(context, universal, chunk_ops)  # the failure moved: look again
-                witness, t_w, found = w, t, context
+        if (
+            found is None
+            and candidate_starts is universal
+            and _run(context, universal, horizon_s, relaxed, deadline) == frozenset()
+        ):
+            w, t = witness_in(context, universal, chunk_ops)  # the failure moved: look again
+            witness, t_w, found = w, t, context
         if found is not None:
             sub, starts = found, candidate_starts
             break
@@ -735,6 +767,20 @@ def _name(
     writes = [op for op in earlier if op.op in (CREATE, UPDATE, DELETE)]
     last_write = max(writes, key=lambda op: op.end(horizon_s)) if writes else None
     deletes = [op for op in earlier if op.op == DELETE]
+    if deletes:
+        absent_cause = f"{_describe(deletes[-1], origin)} and nothing could have re-created it"
+    else:
+        # No delete in the sub-history: absent from the start, or as an earlier answer showed.
+        seen_absent = [
+            op
+            for op in minimal
+            if op is not witness and op.outcome == NOT_FOUND and op.invoke < witness.invoke
+        ]
+        absent_cause = (
+            f"{_describe(seen_absent[-1], origin)} and nothing could have created it since"
+            if seen_absent
+            else "it had not been created yet"
+        )
     if witness.outcome == NOT_FOUND:
         present = [op for op in earlier if op.op != DELETE]
         cause = max(present, key=lambda op: op.end(horizon_s)) if present else None
@@ -746,12 +792,7 @@ def _name(
             return DOUBLE_DELETE, (
                 f"{what}, but {_describe(other[-1], origin)} too, and no create could have run in between"
             )
-        return RESURRECTION, f"{what}, but the object had never been created"
-    absent_cause = (
-        f"{_describe(deletes[-1], origin)} and nothing could have re-created it"
-        if deletes
-        else "it had not been created yet"
-    )
+        return RESURRECTION, f"{what}, but the object must have been absent: {absent_cause}"
     present_states = {s for s in states if s is not ABSENT}
     if witness.op == UPDATE or not present_states:
         name = PHANTOM_IN_LIST if witness.op == LIST else RESURRECTION
@@ -771,7 +812,8 @@ def _name(
             f"so this read was served stale data"
         )
     return LOST_UPDATE, (
-        f"{what}, but the object must have held {must}{newer}; no later read saw that value: the write was lost"
+        f"{what}, but the object must have held {must}{newer}; "
+        "no later read saw that value: the write was lost"
     )
 
 

@@ -25,6 +25,11 @@ the next segment and checked, in both segments, as if their outcome were UNKNOWN
 false violation, at worst a missed one. Violations found in segments are kept (a bounded
 number of examples, every one counted).
 
+An op that arrives after its time was checked (a list answered after the cut, though sent
+before it; a late ``merge``) cannot be placed against the carried states: a write dropped
+with the segment may have taken effect after it began. Such a read is not stored, such a
+write is checked as UNKNOWN (``late_ops`` counts both).
+
 List answers: ``record_list`` turns one list into an observation of every owned object of
 that kind (present with its digest, or absent). A list observation identical to the
 previous read of an object is not stored when no write on that object can have taken
@@ -155,6 +160,9 @@ class ObjectLog:
     starts: frozenset[State] = INITIAL
     #: Ops carried open across a cut made at no quiet point: checked as UNKNOWN.
     relaxed: frozenset[Op] = frozenset()
+    #: Latest time a write dropped with a segment can take effect: a read begun at or before it
+    #: may have been served before that write and cannot be checked against ``starts``.
+    checked_until: float = -_INF
     segments: int = 0
     segment_ops: int = 0
     violation_counts: Counter[str] = field(default_factory=Counter)
@@ -192,6 +200,8 @@ class History:
         self._kept_violations = 0
         #: List observations not stored because they could add nothing.
         self.coalesced = 0
+        #: Ops that arrived after their time was checked in a segment (reads dropped, writes relaxed).
+        self.late_ops = 0
 
     # -- recording (hot path) -----------------------------------------------------------------------
     def _log(self, obj_id: str) -> ObjectLog:
@@ -245,6 +255,9 @@ class History:
                 if observed is ABSENT:
                     continue
                 log = self._log(obj_id)
+            if invoke_t <= log.checked_until:
+                self.late_ops += 1  # begun before a dropped write's effect: unplaceable
+                continue
             ops = log.ops
             if ops:
                 prev = ops[-1]
@@ -313,6 +326,12 @@ class History:
             cut = k
         segment = ops[:cut]
         relaxed = log.relaxed | frozenset(carried) if carried else log.relaxed
+        kept = frozenset(carried)
+        for op in segment:
+            if op.op in WRITES and op.outcome != FAILED and op not in kept:
+                end = op.end(horizon)
+                if end > log.checked_until:
+                    log.checked_until = end
         result = check_object(
             segment, log.starts, self.segment_budget_s, horizon_s=horizon, relaxed=relaxed, obj_id=log.obj_id
         )
@@ -363,6 +382,7 @@ class History:
             "segments": sum(log.segments for log in logs),
             "segment_ops": sum(log.segment_ops for log in logs),
             "coalesced_list_observations": self.coalesced,
+            "late_ops": self.late_ops,
         }
 
     # -- shipping between processes --------------------------------------------------------------------
@@ -396,6 +416,11 @@ class History:
         for row in data.get("ops", ()):
             op = Op.from_list(row)
             log = self._log(op.obj_id)
+            if op.invoke <= log.checked_until:  # arrived after its time was checked (settle_s too short)
+                self.late_ops += 1
+                if op.op not in WRITES:
+                    continue
+                log.relaxed = log.relaxed | {op}
             log.ops.append(op)
             if op.op in WRITES and op.outcome != FAILED:  # pending ones count as UNKNOWN
                 log.settled = max(log.settled, op.end(horizon))
