@@ -746,13 +746,34 @@ def _diagnose(
             break
 
     rest = [op for op in sub if op is not witness]
+    # The writes of the value the witness read stay in (taken from the whole context when the
+    # history still fails with them): without them the shrunk history would only show "a read
+    # of a value nobody wrote", not which write it came from and when.
+    pinned = _sources_of(witness, [op for op in context if op is not witness])
+    extra = [op for op in pinned if op not in rest]
+    if extra and fails([*rest, *extra, witness], starts):
+        rest = [*extra, *rest]
+    pinned = [op for op in pinned if op in rest]
     if fails([*rest, witness], starts):
-        rest = _ddmin(rest, lambda items: fails([*items, witness], starts), deadline)
+        free = [op for op in rest if op not in pinned]
+        rest = [*pinned, *_ddmin(free, lambda items: fails([*items, *pinned, witness], starts), deadline)]
     minimal = sorted([*rest, witness], key=lambda op: op.invoke)
     before = _run(rest, starts, horizon_s, relaxed, deadline, t_w, True) or frozenset()
     before = frozenset(s for s in before if s is not _OTHER)
     name, explanation = _name(witness, before, minimal, all_ops, horizon_s)
     return Violation(name, obj_id, explanation, minimal, witness, starts is universal)
+
+
+def _sources_of(witness: Op, ops: Sequence[Op], limit: int = 3) -> list[Op]:
+    """The (latest few) writes among ``ops`` of the value ``witness`` read, if it read a value."""
+    if witness.op not in (GET, LIST) or witness.outcome != OK or witness.observed is None:
+        return []
+    writes = [
+        op
+        for op in ops
+        if op.op in (CREATE, UPDATE) and op.value == witness.observed and op.outcome != FAILED
+    ]
+    return sorted(writes, key=lambda op: op.invoke)[-limit:]
 
 
 def _name(

@@ -247,7 +247,8 @@ def test_touching_intervals_are_concurrent() -> None:
 
 def test_resurrection_get_after_delete() -> None:
     c, d, g = create(0, 1, "a"), delete(2, 3), get(4, 5, "a")
-    result = assert_violation([c, d, g], RESURRECTION, g, [d, g])
+    # The create that wrote what the get read stays in: it shows where the value came from.
+    result = assert_violation([c, d, g], RESURRECTION, g, [c, d, g])
     assert result.end_states  # checking can resume from it
     assert "delete" in result.violation.explanation  # type: ignore[union-attr]
 
@@ -286,8 +287,8 @@ def test_resurrection_by_an_update_answered_ok() -> None:
 
 
 def test_phantom_in_list_after_a_completed_delete() -> None:
-    d, seen = delete(2, 3), listed(4, 5, "a")
-    assert_violation([create(0, 1, "a"), d, seen], PHANTOM_IN_LIST, seen, [d, seen])
+    c, d, seen = create(0, 1, "a"), delete(2, 3), listed(4, 5, "a")
+    assert_violation([c, d, seen], PHANTOM_IN_LIST, seen, [c, d, seen])
 
 
 def test_lost_create_get_404_after_create_ok() -> None:
@@ -309,17 +310,17 @@ def test_double_delete_sequential() -> None:
 
 
 def test_stale_read_when_a_later_read_sees_the_new_value() -> None:
-    u, old = update(2, 3, "b"), get(4, 5, "a")
-    ops = [create(0, 1, "a"), u, old, get(6, 7, "b")]
-    assert_violation(ops, STALE_READ, old, [u, old])
+    c, u, old = create(0, 1, "a"), update(2, 3, "b"), get(4, 5, "a")
+    ops = [c, u, old, get(6, 7, "b")]
+    assert_violation(ops, STALE_READ, old, [c, u, old])
 
 
 def test_lost_update_when_no_later_read_sees_the_new_value() -> None:
-    u, old = update(2, 3, "b"), get(4, 5, "a")
-    ops = [create(0, 1, "a"), u, old, get(6, 7, "a")]
-    assert_violation(ops, LOST_UPDATE, old, [u, old])
-    u, old = update(2, 3, "b"), get(4, 5, "a")
-    assert_violation([create(0, 1, "a"), u, old], LOST_UPDATE, old, [u, old])
+    c, u, old = create(0, 1, "a"), update(2, 3, "b"), get(4, 5, "a")
+    ops = [c, u, old, get(6, 7, "a")]
+    assert_violation(ops, LOST_UPDATE, old, [c, u, old])
+    c, u, old = create(0, 1, "a"), update(2, 3, "b"), get(4, 5, "a")
+    assert_violation([c, u, old], LOST_UPDATE, old, [c, u, old])
 
 
 def test_lost_update_read_of_a_value_nobody_wrote() -> None:
@@ -335,7 +336,11 @@ def test_violation_is_rendered_with_the_witness_marked() -> None:
     violation = check([create(0, 1, "a"), d, g]).violation
     assert violation is not None
     lines = violation.lines()
-    assert lines == ["t=+0.000..+1.000 delete -> ok", "t=+2.000..+3.000 get -> ok 'a'   <- impossible here"]
+    assert lines == [
+        "t=+0.000..+1.000 create 'a' -> ok",
+        "t=+2.000..+3.000 delete -> ok",
+        "t=+4.000..+5.000 get -> ok 'a'   <- impossible here",
+    ]
     assert violation.to_dict()["history"] == lines and violation.to_dict()["object"] == ID
     assert render([]) == []
     assert render([op(GET, 1, None, None)]) == ["t=+0.000..? get -> no answer"]

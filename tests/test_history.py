@@ -153,7 +153,7 @@ def test_memory_stays_bounded_and_an_early_violation_is_still_found() -> None:
     clock = Clock()
     cap = 16
     history = History(cap_per_object=cap, clock=clock, horizon_s=2.0)
-    run(history, clock, "cam-0", CREATE, "a")
+    created = run(history, clock, "cam-0", CREATE, "a")
     deleted = run(history, clock, "cam-0", DELETE)
     resurrected = run(history, clock, "cam-0", GET, observed="a")  # the delete was not done
     register = Register(random.Random(5))
@@ -171,7 +171,7 @@ def test_memory_stays_bounded_and_an_early_violation_is_still_found() -> None:
     assert dict(log.violation_counts) == {RESURRECTION: 1}  # once: not again in later segments
     violation = log.violations[0]
     assert violation.witness is resurrected
-    assert violation.minimal_history == [deleted, resurrected]
+    assert violation.minimal_history == [created, deleted, resurrected]
 
     clock.t += 10.0
     report = check_all(history)
