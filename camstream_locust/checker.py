@@ -986,14 +986,18 @@ def check_all(
     *,
     total_budget_s: float | None = None,
     max_examples: int = MAX_EXAMPLES,
+    skip: Collection[str] = (),
 ) -> Report:
     """Check every object of ``history`` (what its segments found included); never mutates it.
 
-    With ``total_budget_s``, objects reached after it is spent are reported undecided.
+    With ``total_budget_s``, objects reached after it is spent are reported undecided; ``skip``:
+    ids checked elsewhere (a worker's shared ids, checked on the master).
     """
     report = Report(max_examples=max_examples)
     stop = time.monotonic() + total_budget_s if total_budget_s is not None else None
     for log in history.logs():
+        if log.obj_id in skip:
+            continue
         budget = budget_s_per_object
         if stop is not None:
             budget = max(0.0, min(budget, stop - time.monotonic()))

@@ -829,3 +829,12 @@ def test_state_of_unknown_value_survives_a_probed_chunk_nobody_changed(
     assert_ok(ops)
     monkeypatch.setattr(checker, "MAX_EXACT_CONFIGS", 1)
     assert_ok(ops)
+
+
+def test_check_all_skips_ids_checked_elsewhere() -> None:
+    history = History()
+    ops = [create(0, 1, "a"), delete(2, 3), get(4, 5, "a"), op(CREATE, 0, 1, value="b", obj_id="other")]
+    history.merge({"ops": [o.to_list() for o in ops]})
+    assert (check_all(history).checked, check_all(history).violating) == (2, 1)
+    report = check_all(history, skip={ID})
+    assert (report.checked, report.violating, report.ok) == (1, 0, 1)
