@@ -82,7 +82,12 @@ class Watchers:
             log.info("sampling the data file %s every %.2f s", self.data_file, self.sampler.interval)
 
     def finish(self, drop_times: list[float]) -> None:
-        """At quiesce: read the log's last reports, then check the data file against the API."""
+        """At quiesce: check the data file and the export against the API, then read the log's
+        last reports (those checks' own requests can make a faulty server log a panic too)."""
+        if self.sampler is not None:
+            self.sampler.stop()
+            self._final_data_file_check()
+        self.export_check()
         if self.log_watch is not None:
             gevent.sleep(LOG_DRAIN_SECONDS)
             self.log_watch.stop()
@@ -96,10 +101,6 @@ class Watchers:
                     f"{linked} of {len(drop_times)} connections dropped without an answer came within "
                     f"2 s of a panic in the server log"
                 )
-        if self.sampler is not None:
-            self.sampler.stop()
-            self._final_data_file_check()
-        self.export_check()
 
     def _final_data_file_check(self) -> None:
         sampler = self.sampler
