@@ -93,6 +93,25 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 
 def camera(obj: Any) -> dict[str, Any]:
     """A camera object's shape."""
+    # Fast path: decoded JSON holds exact types; anything else takes the path that says why.
+    if (
+        type(obj) is dict
+        and type(obj.get("id")) is str
+        and type(obj.get("name")) is str
+        and type(obj.get("rtsp_url")) is str
+        and type(obj.get("enabled")) is bool
+        and type(obj.get("running")) is bool
+    ):
+        bindings = obj.get("inference_server_bindings")
+        if bindings is None or (
+            type(bindings) is list
+            and all(type(b) is dict and type(b.get("server_id")) is str for b in bindings)
+        ):
+            return obj
+    return _camera_checked(obj)
+
+
+def _camera_checked(obj: Any) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise Invalid(f"bad data: camera is {type(obj).__name__}, not an object")
     for key in ("id", "name", "rtsp_url"):
@@ -111,6 +130,20 @@ def camera(obj: Any) -> dict[str, Any]:
 
 def server(obj: Any) -> dict[str, Any]:
     """An inference server object's shape."""
+    if (
+        type(obj) is dict
+        and type(obj.get("id")) is str
+        and type(obj.get("name")) is str
+        and type(obj.get("url")) is str
+        and type(obj.get("model_type")) is str
+        and type(obj.get("enabled")) is bool
+        and type(obj.get("description", "")) is str
+    ):
+        return obj
+    return _server_checked(obj)
+
+
+def _server_checked(obj: Any) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise Invalid(f"bad data: inference server is {type(obj).__name__}, not an object")
     for key in ("id", "name", "url", "model_type"):

@@ -34,15 +34,31 @@ READ_ATTEMPTS = 8
 T = TypeVar("T")
 
 
+#: Memo of state digests by client fields (a list repeats the same objects again and again).
+_STATE_MEMO: dict[tuple[Any, ...], str] = {}
+_STATE_MEMO_LIMIT = 20_000
+
+
+def _memo(key: tuple[Any, ...], make: Callable[[], str]) -> str:
+    state = _STATE_MEMO.get(key)
+    if state is None:
+        if len(_STATE_MEMO) >= _STATE_MEMO_LIMIT:
+            _STATE_MEMO.clear()
+        state = _STATE_MEMO[key] = make()
+    return state
+
+
 def camera_state(obj: Mapping[str, Any]) -> str:
     """The history's value of a camera: its name and rtsp_url (bindings left out: deleting a
     server rewrites them, so they are not the client's alone)."""
-    return camera_digest(obj.get("name"), obj.get("rtsp_url"))
+    name, url = obj.get("name"), obj.get("rtsp_url")
+    return _memo(("c", name, url), lambda: camera_digest(name, url))
 
 
 def server_state(obj: Mapping[str, Any]) -> str:
     """The history's value of an inference server: name, url, model_type, description."""
-    return server_digest(obj.get("name"), obj.get("url"), obj.get("model_type"), obj.get("description"))
+    fields = (obj.get("name"), obj.get("url"), obj.get("model_type"), obj.get("description"))
+    return _memo(("s", *fields), lambda: server_digest(*fields))
 
 
 #: (collection path, item validator, state function) per kind, cameras first.

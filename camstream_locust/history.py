@@ -71,7 +71,7 @@ INITIAL: Final[frozenset[State]] = frozenset({ABSENT})
 
 #: Default bound (seconds after invoke) for the effect of an UNKNOWN op.
 UNKNOWN_HORIZON_S = 30.0
-DEFAULT_CAP = 2000
+DEFAULT_CAP = 1000
 #: Examples of violations found in segments kept per History (all are counted).
 MAX_KEPT_VIOLATIONS = 20
 

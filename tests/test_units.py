@@ -204,3 +204,43 @@ def test_verdict_exit_codes() -> None:
     assert result.exit_code == 3 and result.failing == {"race_condition": 1}
     assert reporting.verdict(Findings(), set(), not_run="unreachable").exit_code == 2
     assert reporting.verdict(Findings(), set(), suite_errors=2).exit_code == 1
+
+
+BAD_OBJECTS = [
+    ("camera", {"enabled": 1}, "enabled"),  # an int is not a bool
+    ("camera", {"id": True}, "id"),
+    ("camera", {"name": None}, "name"),
+    ("camera", {"rtsp_url": 5}, "rtsp_url"),
+    ("camera", {"inference_server_bindings": {}}, "not a list"),
+    ("camera", {"inference_server_bindings": [{"server_id": 1}]}, "server_id"),
+    ("server", {"enabled": "yes"}, "enabled"),
+    ("server", {"model_type": None}, "model_type"),
+    ("server", {"description": 3}, "description"),
+]
+
+
+@pytest.mark.parametrize(("kind", "change", "reason"), BAD_OBJECTS)
+def test_validators_reject_what_the_contract_forbids(kind: str, change: dict, reason: str) -> None:
+    """The validators' fast path (exact JSON types) never accepts what the detailed path refuses."""
+    good = {
+        "camera": {
+            "id": "c",
+            "name": "n",
+            "rtsp_url": "rtsp://127.0.0.1:9/",
+            "enabled": True,
+            "running": False,
+        },
+        "server": {
+            "id": "s",
+            "name": "n",
+            "url": "http://127.0.0.1:9/",
+            "model_type": "yolo",
+            "enabled": True,
+        },
+    }[kind]
+    validate = api.camera if kind == "camera" else api.server
+    assert validate(dict(good)) == good
+    with pytest.raises(api.Invalid, match=reason):
+        validate({**good, **change})
+    with pytest.raises(api.Invalid, match="not an object"):
+        validate([good])
