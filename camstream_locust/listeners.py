@@ -255,6 +255,8 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
     suite.quiesce_replies = {}
     suite.sections = {}
     suite.history_report = Report() if history_enabled(opts) else None
+    if getattr(opts, "no_history", False):
+        suite.note("--no-history: per-object histories are not recorded nor checked")
     suite.shared_history = None
     suite.machines = set()
     if isinstance(runner, MasterRunner) and history_enabled(opts):

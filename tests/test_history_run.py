@@ -70,11 +70,14 @@ def test_torn_file_fault_is_seen_in_the_data_file(tmp_path: Path) -> None:
         "torn-file=1",
         "--scenario",
         "concurrent-writes",
+        "--no-history",  # the data-file checks stand alone
         "--camstream-json",
         str(out),
     )
     assert run.returncode == 3, run.output[-3000:]
     summary = _summary(out)
+    assert summary["history"] == {"off": "--no-history"}
+    assert any("--no-history" in note for note in summary["suite_notes"])
     section = summary["data_file"]
     assert section["samples"] > 10, section
     torn_or_different = (
