@@ -22,20 +22,12 @@ from typing import Any
 
 import psutil
 
+from tests.locust_run import LABELS  # the categories and their labels in the blocks
+
 REPO = Path(__file__).resolve().parent.parent
 LOCUSTFILE = str(REPO / "locustfiles" / "camstream.py")
 DEBUG_COUNTS_ENV = "CAMSTREAM_DEBUG_COUNTS_DIR"
 
-#: The error categories and their labels in the statistics blocks (the original tool's wording).
-LABELS = {
-    "nil_pointer": "Nil Pointer Errors",
-    "race_condition": "Race Condition Errors",
-    "timeout": "Timeout Errors",
-    "http_error": "HTTP Errors",
-    "json_error": "JSON Errors",
-    "connection": "Connection Errors",
-    "other": "Other Errors",
-}
 CATEGORIES = tuple(LABELS)
 
 #: Upper bounds (seconds) of the waits below.

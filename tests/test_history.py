@@ -27,16 +27,7 @@ from camstream_locust.history import (
     digest,
     server_digest,
 )
-
-
-class Clock:
-    """A fake clock: ``History(clock=clock)`` reads ``clock.t``."""
-
-    def __init__(self, t: float = 0.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
+from tests.test_checker import Clock
 
 
 def run(
