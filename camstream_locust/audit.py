@@ -12,6 +12,7 @@ fields the client controls, as the contract says the server must keep them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -30,6 +31,9 @@ STABLE_READS = 6
 STABLE_PAUSE_S = 0.5
 #: Tries of one read at quiesce (a faulty server fails some of them).
 READ_ATTEMPTS = 8
+#: The end of a run takes at most this long plus 4 request timeouts per phase, even on a hung
+#: server (each load process's quiesce is one phase, the owner's checks and cleanup another).
+END_PHASE_S = 10.0
 
 T = TypeVar("T")
 
@@ -68,16 +72,41 @@ KINDS: tuple[tuple[str, Callable[[Any], dict[str, Any]], Callable[[Mapping[str, 
 )
 
 
+_end_phase_deadline = float("inf")
+
+
+def end_phase_budget(request_timeout: float) -> float:
+    """Seconds the end of a run may take, even against a hung server."""
+    return END_PHASE_S + 4 * request_timeout
+
+
+def start_end_phase(request_timeout: float) -> None:
+    """From now on, the end-of-run reads stop retrying once ``end_phase_budget`` is spent."""
+    global _end_phase_deadline
+    _end_phase_deadline = time.monotonic() + end_phase_budget(request_timeout)
+
+
+def end_phase_over() -> bool:
+    """True once the end of the run has used its budget (a hung server must not hold it up)."""
+    return time.monotonic() > _end_phase_deadline
+
+
 def retrying(read: Callable[[], T], attempts: int = READ_ATTEMPTS) -> T:
-    """``read()``, tried again after a failed answer; the last failure is raised."""
+    """``read()``, tried again after a failed answer while the end phase has time left; the last
+    failure is raised."""
     for attempt in range(1, attempts + 1):
         try:
             return read()
-        except (http.HttpProblem, api.Invalid):
-            if attempt == attempts:
+        except (http.HttpProblem, api.Invalid) as exc:
+            if attempt == attempts or end_phase_over() or (_timed_out(exc) and attempt >= 2):
                 raise
             gevent.sleep(0.05)
     raise AssertionError("unreachable")
+
+
+def _timed_out(exc: Exception) -> bool:
+    """A read that got no answer in time: retried once only (a hung server stays hung)."""
+    return getattr(exc, "timed_out", False)
 
 
 def _listing(host: str, path: str, item: Callable[[Any], dict[str, Any]], timeout: float) -> list:
@@ -118,8 +147,9 @@ def final_read(history: History, host: str, timeout: float, owned: Mapping[str, 
             try:
                 listed = _listing(host, path, item, timeout)
             except (http.HttpProblem, api.Invalid) as exc:
-                if attempt == READ_ATTEMPTS:
+                if attempt == READ_ATTEMPTS or end_phase_over() or (_timed_out(exc) and attempt >= 2):
                     problems.append(str(exc))
+                    break
                 continue
             history.record_list(started, history.clock(), observed(listed, set(ids), state), ids)
             break
@@ -138,6 +168,8 @@ def stable_state(host: str, timeout: float) -> dict[str, Any]:
     """
     previous = api_state(host, timeout)
     for _ in range(STABLE_READS):
+        if end_phase_over():
+            break
         gevent.sleep(STABLE_PAUSE_S)
         current = api_state(host, timeout)
         if datafile.client_view(current) == datafile.client_view(previous):
@@ -155,6 +187,8 @@ def compare_with_api(read_other: Callable[[], Mapping[str, Any]], host: str, tim
     changing and the comparison is made again (a few times) rather than reported.
     """
     for _ in range(STABLE_READS):
+        if end_phase_over():
+            break
         before = stable_state(host, timeout)
         other = retrying(read_other)
         after = api_state(host, timeout)

@@ -17,6 +17,11 @@ from typing import Any
 class HttpProblem(Exception):
     """The request got no usable answer (refused, timed out, ...); the message says which."""
 
+    def __init__(self, message: str, timed_out: bool = False) -> None:
+        super().__init__(message)
+        #: No answer within the timeout (a hung server), as opposed to a refused or broken one.
+        self.timed_out = timed_out
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -59,6 +64,7 @@ def request(base: str, method: str, path: str, body: Any = None, timeout: float 
             payload = b""
         return Answer(exc.code, payload, dict(exc.headers.items()) if exc.headers else {})
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise HttpProblem(f"{method} {path}: {_reason(exc)}") from None
+        reason = _reason(exc)
+        raise HttpProblem(f"{method} {path}: {reason}", timed_out=reason == "timed out") from None
     except Exception as exc:  # http.client.RemoteDisconnected, IncompleteRead, ...
         raise HttpProblem(f"{method} {path}: {type(exc).__name__}: {exc}") from None

@@ -459,6 +459,7 @@ def _quiesce_here(suite: Suite) -> dict[str, Any]:
     if suite.quiesced or ctx is None:
         return {}
     suite.quiesced = True
+    audit.start_end_phase(ctx.request_timeout)
     gevent.sleep(SETTLE_SECONDS)
     history = ctx.history
     if history is None:
@@ -567,6 +568,7 @@ def _finish(suite: Suite) -> None:
     if suite.finished or suite.not_run:
         return
     suite.finished = True
+    audit.start_end_phase(float(suite.opt("request_timeout", 5.0)))
     if suite.history_report is not None:
         suite.sections["history"] = suite.history_report.to_dict()
     else:
@@ -599,7 +601,9 @@ def _finish(suite: Suite) -> None:
 
 
 def _restore_config(suite: Suite, host: str, timeout: float) -> None:
-    for _ in range(CLEANUP_PASSES):
+    for attempt in range(CLEANUP_PASSES):
+        if attempt and audit.end_phase_over():
+            break
         try:
             if http.request(host, "POST", contract.CONFIG_IMPORT, suite.saved_config, timeout).status == 200:
                 log.info("--allow-import: restored the server's state from before the run")
@@ -613,14 +617,18 @@ def cleanup(host: str, prefix: str, timeout: float) -> tuple[int, list[str]]:
     """Delete every camera and inference server whose id starts with ``prefix``: (deleted, left)."""
     deleted = 0
     left: list[str] = []
-    for _ in range(CLEANUP_PASSES):
+    for attempt in range(CLEANUP_PASSES):
+        if attempt and audit.end_phase_over():
+            break
         left = []
+        hung = 0
         for path in (contract.CAMERAS, contract.INFERENCE_SERVERS):
             try:
                 answer = http.request(host, "GET", path, timeout=timeout)
                 ids = [o.get("id", "") for o in api.listing(api.ok_envelope(answer.body), dict)]
-            except (http.HttpProblem, api.Invalid):
-                left.append(f"{path} (list failed)")
+            except (http.HttpProblem, api.Invalid) as exc:
+                left.append(f"{path} (list failed: {exc})")
+                hung += getattr(exc, "timed_out", False)
                 continue
             for obj_id in ids:
                 if not isinstance(obj_id, str) or not obj_id.startswith(prefix):
@@ -633,7 +641,7 @@ def cleanup(host: str, prefix: str, timeout: float) -> tuple[int, list[str]]:
                     deleted += 1
                 elif status != 404:
                     left.append(obj_id)
-        if not left:
+        if not left or hung == 2:  # done, or the server no longer answers at all
             break
     return deleted, left
 
