@@ -559,7 +559,9 @@ def _master_quiesce(suite: Suite) -> None:
     if missing:
         suite.note(f"{len(missing)} worker(s) did not report their final findings: {', '.join(missing)}")
     _check_workers(suite)
-    _check_shared(suite, missing)
+    # Every worker that took part must have sent its last ops, the lost ones included.
+    lost = sorted(set(missing) | (suite.workers_seen - set(suite.quiesce_replies)))
+    _check_shared(suite, lost)
     _finish(suite)
 
 

@@ -316,6 +316,26 @@ def test_worker_killed_mid_run(start_target: Any, procs: LocustProcs, tmp_path: 
     check_cleanup(target, m["run_id"], master, None)
 
 
+def test_a_lost_worker_never_makes_a_false_history_finding(
+    start_target: Any, procs: LocustProcs, tmp_path: Path
+) -> None:
+    """A worker killed mid-run took its last operations on the shared ids with it: checking
+    those ids without them could only invent violations, so they are not checked (and said so)."""
+    target = start_target()  # a correct server: any finding would be false
+    port = free_port()
+    summary = tmp_path / "summary.json"
+    load = ("-u", str(USERS), "-r", str(USERS), "-t", "12s", "--only-summary", "--scenario", "same-camera")
+    master = procs.master("master", port, target.url, *load, "--camstream-json", str(summary))
+    survivor, victim = procs.worker("worker1", port), procs.worker("worker2", port)
+    master.wait_for(BLOCK_TITLE, timeout=30)
+    victim.kill()
+    assert master.wait() == 0, master.stdout()[-3000:]
+    assert survivor.wait(30) == 0
+    result = json.loads(summary.read_text())
+    assert result["history"]["violating"] == 0, result["history"]["examples"]
+    assert any("shared same-camera ids were not checked" in n for n in result["suite_notes"]), result
+
+
 def test_worker_exits_when_its_master_is_killed(start_target: Any, procs: LocustProcs) -> None:
     target = start_target()
     port = free_port()

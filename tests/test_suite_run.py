@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -213,3 +215,19 @@ def test_every_scenario_runs_clean(tmp_path: Path) -> None:
 def test_readme_defaults_come_from_pyproject() -> None:
     text = (ROOT / "pyproject.toml").read_text()
     assert "users = 20" in text and 'run-time = "60s"' in text
+
+
+def test_every_readme_option_is_listed_by_python_m_camstream_locust() -> None:
+    """Locust's --help does not load a locustfile; ``python -m camstream_locust`` lists ours."""
+    listed = subprocess.run(
+        [sys.executable, "-m", "camstream_locust"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert listed.returncode == 0, listed.stderr
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Options") : readme.index("## Benchmarks")]
+    documented = set(re.findall(r"^\| `(--[a-z-]+)", table, re.MULTILINE))
+    assert len(documented) >= 18
+    assert documented <= set(re.findall(r"--[a-z-]+", listed.stdout)), documented
+    for option in documented:  # every one with its environment variable
+        assert option in listed.stdout
+    assert listed.stdout.count("CAMSTREAM_") >= len(documented)
