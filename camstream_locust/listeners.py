@@ -116,6 +116,9 @@ class Suite:
     machines: set[str] = field(default_factory=set)
     #: The history check's merged report (master and local runner); None when checks are off.
     history_report: Report | None = None
+    #: --camstream-run-id was given (kept for every test), else a fresh id per test.
+    run_id_given: bool = False
+    tests_started: int = 0
 
     @property
     def options(self) -> Any:
@@ -166,6 +169,7 @@ def _on_init(environment: Any, runner: Any = None, **_kw: Any) -> None:
         return
     if environment.web_ui is not None:
         webui.install(environment, suite, refresh=lambda: _collect_local(suite))
+    suite.run_id_given = bool(opts.camstream_run_id)
     if not opts.camstream_run_id:
         opts.camstream_run_id = payloads.new_run_id()  # forwarded to workers with the spawn message
     if not getattr(opts, "user_classes", None):
@@ -244,6 +248,12 @@ def _on_test_start(environment: Any, **_kw: Any) -> None:
         return
     opts = environment.parsed_options
     runner = environment.runner
+    if opts is not None and not isinstance(runner, WorkerRunner) and not suite.run_id_given:
+        # A fresh run id per test (web UI: Start, Stop, Start): a late request of the last test
+        # can never land on this one's objects. Sent to the workers with the spawn message.
+        if suite.tests_started:
+            opts.camstream_run_id = payloads.new_run_id()
+        suite.tests_started += 1
     suite.quiesced = suite.finished = False
     suite.sent = Findings()
     suite.debug.clear()
@@ -666,7 +676,11 @@ def _on_quitting(environment: Any, **_kw: Any) -> None:
     _collect_local(suite)
     fail_on = options.fail_on(suite.options) if suite.options is not None else frozenset()
     result = reporting.verdict(
-        suite.totals, fail_on, suite_errors=len(runner.exceptions), not_run=suite.not_run
+        suite.totals,
+        fail_on,
+        suite_errors=len(runner.exceptions),
+        not_run=suite.not_run,
+        totals=_locust_totals(environment),
     )
     details = suite.history_report.summary() if suite.history_report is not None else []
     print(
@@ -674,10 +688,11 @@ def _on_quitting(environment: Any, **_kw: Any) -> None:
         flush=True,
     )
     environment.process_exit_code = result.exit_code
-    for problem in summary.write_reports(
-        environment, suite.totals, result, fail_on, suite.notes, suite.sections
-    ):
+    problems = summary.write_reports(environment, suite.totals, result, fail_on, suite.notes, suite.sections)
+    for problem in problems:
         _say(problem)
+    if problems and environment.process_exit_code == reporting.EXIT_CLEAN:
+        environment.process_exit_code = reporting.EXIT_NOT_RUN  # a report CI asked for is missing
     _write_debug_counts(suite, "master" if isinstance(runner, MasterRunner) else "local", result.exit_code)
     if suite.target is not None:
         suite.target.stop()

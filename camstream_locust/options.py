@@ -6,6 +6,7 @@ Bad values are rejected by argparse with one line (``locust: error: argument --x
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from camstream_locust import classify
@@ -40,6 +41,24 @@ def categories(text: str) -> str:
         classify.parse_categories(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def report_path(text: str) -> str:
+    """A file the suite can write at the end (its folder is created if missing); refused now, not
+    after the run. Empty: no report (argparse also passes the default through here)."""
+    if not text:
+        return text
+    path = os.path.abspath(text)
+    if os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{text} is a directory")
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"cannot write {text}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot write {text}: {parent} is not writable")
     return text
 
 
@@ -145,6 +164,7 @@ def add_arguments(parser: Any) -> None:
         "--camstream-json",
         "JSON",
         default="",
+        type=report_path,
         metavar="PATH",
         include_in_web_ui=False,
         help="write a JSON summary of the run (parameters, totals, findings, verdict) to PATH at the end",
@@ -153,6 +173,7 @@ def add_arguments(parser: Any) -> None:
         "--camstream-junit",
         "JUNIT",
         default="",
+        type=report_path,
         metavar="PATH",
         include_in_web_ui=False,
         help="write a JUnit XML file to PATH at the end: one testcase per error category, failing "

@@ -46,14 +46,24 @@ class Verdict:
     line: str
 
 
-def verdict(findings: Findings, fail_on: Iterable[str], suite_errors: int = 0, not_run: str = "") -> Verdict:
-    """Exit 3 when a --fail-on category has findings, 2 when the run could not start, 1 on suite errors."""
+def verdict(
+    findings: Findings,
+    fail_on: Iterable[str],
+    suite_errors: int = 0,
+    not_run: str = "",
+    totals: Totals | None = None,
+) -> Verdict:
+    """Exit 3 when a --fail-on category has findings; 2 when the run could not start or not one
+    of its requests succeeded (the server was never exercised); 1 on suite errors."""
     if not_run:
         return Verdict(EXIT_NOT_RUN, {}, f"VERDICT: NOT RUN - {not_run} (exit code {EXIT_NOT_RUN})")
     failing = {c: findings.count(c) for c in classify.CATEGORIES if c in fail_on and findings.count(c)}
     if failing:
         what = ", ".join(f"{n} {c}" for c, n in failing.items())
         return Verdict(EXIT_FINDINGS, failing, f"VERDICT: FAIL - {what} findings (exit code {EXIT_FINDINGS})")
+    if totals is not None and totals.requests and totals.failures >= totals.requests:
+        why = f"none of the {totals.requests} requests succeeded: the server was never exercised"
+        return Verdict(EXIT_NOT_RUN, {}, f"VERDICT: NOT RUN - {why} (exit code {EXIT_NOT_RUN})")
     if suite_errors:
         return Verdict(
             EXIT_SUITE_ERROR,

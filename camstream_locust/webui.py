@@ -50,10 +50,17 @@ def live_summary(environment: Any, suite: Any, refresh: Callable[[], None] | Non
         refresh()
     fail_on = options.fail_on(suite.options) if suite.options is not None else frozenset()
     runner = environment.runner
+    total = environment.stats.total
     result = reporting.verdict(
-        suite.totals, fail_on, suite_errors=len(getattr(runner, "exceptions", {})), not_run=suite.not_run
+        suite.totals,
+        fail_on,
+        suite_errors=len(getattr(runner, "exceptions", {})),
+        not_run=suite.not_run,
+        totals=reporting.Totals(total.num_requests, total.num_failures),
     )
-    return summary.current_summary(environment, suite.totals, result, fail_on, suite.notes)
+    document = summary.current_summary(environment, suite.totals, result, fail_on, suite.notes)
+    document.update(suite.sections)  # history, data file, server log: once the test has ended
+    return document
 
 
 def _row(

@@ -197,6 +197,8 @@ def test_a_server_that_is_not_cam_stream_is_refused(start_target) -> None:
         (("--fail-on", "nil_pointer,races"), "unknown categories"),
         (("--scenario", "everything"), "--scenario"),
         (("--embedded-target", "--target-faults", "explode=1"), "unknown fault"),
+        (("--camstream-json", "pyproject.toml/summary.json"), "is not a directory"),
+        (("--camstream-junit", "tests"), "argument --camstream-junit: tests is a directory"),
     ],
 )
 def test_bad_options_give_a_clear_error_and_no_traceback(args: tuple[str, ...], message: str) -> None:

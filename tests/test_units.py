@@ -204,6 +204,13 @@ def test_verdict_exit_codes() -> None:
     assert result.exit_code == 3 and result.failing == {"race_condition": 1}
     assert reporting.verdict(Findings(), set(), not_run="unreachable").exit_code == 2
     assert reporting.verdict(Findings(), set(), suite_errors=2).exit_code == 1
+    # A run where no request succeeded never exercised the server: not "clean".
+    all_failed = reporting.Totals(requests=40, failures=40)
+    result = reporting.verdict(Findings(), {"nil_pointer"}, totals=all_failed)
+    assert result.exit_code == 2 and "none of the 40 requests succeeded" in result.line
+    assert reporting.verdict(Findings(), {"nil_pointer"}, totals=reporting.Totals(40, 39)).exit_code == 0
+    assert reporting.verdict(Findings(), {"nil_pointer"}, totals=reporting.Totals(0, 0)).exit_code == 0
+    assert reporting.verdict(findings, {"race_condition"}, totals=all_failed).exit_code == 3  # findings first
 
 
 BAD_OBJECTS = [
