@@ -953,7 +953,7 @@ class Report:
         )
         lines = [
             f"linearizability: {self.checked} objects, {self.operations} operations: {self.ok} ok, "
-            f"{self.violating} with violations ({names or 'none'}), {self.undecided} undecided"
+            f"{self.violating} with violations, {self.undecided} undecided; violations found: {names or 'none'}"
         ]
         for example in self.examples:
             lines.append(f"  {example['name']} on {example['object']}: {example['explanation']}")

@@ -603,7 +603,14 @@ def _finish(suite: Suite) -> None:
         )
     else:
         deleted, failed = cleanup(host, payloads.run_prefix(run_id), timeout)
-        log.info("cleanup: deleted %d objects this run created", deleted)
+        log.info("cleanup: deleted %d object(s) this run created", deleted)
+        timeouts = suite.totals.categories.get(classify.TIMEOUT, 0)
+        if timeouts:
+            suite.note(
+                f"cleanup ran, but {timeouts} requests timed out: a server that still completes them "
+                f"can create objects of this run afterwards (ids starting "
+                f"{payloads.run_prefix(run_id)!r}); check again before reusing the data"
+            )
         if failed:
             suite.note(
                 f"cleanup: {len(failed)} objects of this run could not be deleted: {', '.join(failed[:5])}"
