@@ -953,7 +953,8 @@ class Report:
         )
         lines = [
             f"linearizability: {self.checked} objects, {self.operations} operations: {self.ok} ok, "
-            f"{self.violating} with violations, {self.undecided} undecided; violations found: {names or 'none'}"
+            f"{self.violating} with violations, {self.undecided} undecided; "
+            f"violations found: {names or 'none'}"
         ]
         for example in self.examples:
             lines.append(f"  {example['name']} on {example['object']}: {example['explanation']}")
