@@ -39,7 +39,7 @@ FAULTS = "nil-pointer=0.05"
 USERS = 6
 #: Short runs with few objects (a pool of 10 per kind and process).
 LOAD = ("-u", str(USERS), "-r", str(USERS), "-t", "8s", "--pool-size", "10", "--only-summary")
-CLEANUP_LINE = re.compile(r"cleanup: deleted (\d+) objects")
+CLEANUP_LINE = re.compile(r"cleanup: deleted (\d+) object")
 BLOCK_TITLE = "CONCURRENCY TEST STATISTICS"
 
 
